@@ -1,0 +1,1 @@
+"""HTTP endpoints: thin, one service call each."""

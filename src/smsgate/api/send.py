@@ -1,0 +1,66 @@
+"""POST /api/v1/send-message (the seed's contract, DESIGN.md §4)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from starlette.responses import Response
+
+from smsgate.api.envelope import envelope
+from smsgate.sending.schemas import SendMessageBody, parse_send_body
+from smsgate.sending.service import SendingService
+
+router = APIRouter()
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"description": text}
+    for code, text in {
+        200: "every phone accepted by the provider; msg is the provider's raw response",
+        207: "some phones accepted, some not (see results)",
+        400: "malformed body, invalid phone, wrong number of params, too many phones",
+        401: "missing or wrong app key",
+        402: "quota exhausted",
+        403: "app, business, template, signature or channel disabled, or not this app's",
+        404: "unknown businessNo",
+        429: "per-minute limit reached (Retry-After says when to retry)",
+        502: "the provider rejected every phone",
+        503: "database or Redis unavailable; nothing was sent",
+        504: "the provider timed out; records left UNKNOWN",
+    }.items()
+}
+
+
+def sending_service(request: Request) -> SendingService:
+    service: SendingService = request.app.state.sending
+    return service
+
+
+@router.post(
+    "/api/v1/send-message",
+    summary="Send one templated message to one or more phones",
+    responses=_RESPONSES,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SendMessageBody.model_json_schema()}},
+        }
+    },
+)
+async def send_message(
+    request: Request,
+    service: Annotated[SendingService, Depends(sending_service)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    # Authenticate before reading the body, so a caller without a key learns nothing else.
+    app = await service.authenticate(authorization)
+    body = parse_send_body(await request.body())
+    outcome = await service.send_message(app, body)
+    accepted = outcome.code == 200
+    return envelope(
+        outcome.code,
+        outcome.msg,
+        data=200 if accepted else None,
+        request_id=outcome.request_id,
+        results=[result.as_json() for result in outcome.results],
+    )

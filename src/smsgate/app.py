@@ -1,0 +1,80 @@
+"""create_app(settings): builds the engine, Redis client, HTTP session and services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import aiohttp
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from smsgate import __version__
+from smsgate.api import health, send
+from smsgate.api.errors import install_error_handlers
+from smsgate.config import Settings, get_settings
+from smsgate.crypto import SecretBox
+from smsgate.db.session import create_engine
+from smsgate.limits.base import RateLimiter
+from smsgate.limits.memory import MemoryRateLimiter
+from smsgate.limits.redis import RedisRateLimiter
+from smsgate.sending.service import SendingService
+
+log = logging.getLogger("smsgate")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        redis: Redis | None = None
+        limiter: RateLimiter
+        if settings.redis_url:
+            redis = Redis.from_url(
+                settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
+            )
+            limiter = RedisRateLimiter(redis, settings.redis_key_prefix)
+        else:
+            limiter = MemoryRateLimiter()
+        # One pooled session per process: a connection pool per provider host, keep-alive,
+        # and DNS caching (DESIGN.md §7).
+        http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=settings.http_pool_limit, ttl_dns_cache=300),
+            timeout=aiohttp.ClientTimeout(
+                total=settings.http_total_timeout_seconds,
+                sock_connect=settings.http_connect_timeout_seconds,
+            ),
+        )
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        app.state.settings = settings
+        app.state.engine = engine
+        app.state.redis = redis
+        app.state.http = http
+        app.state.sending = SendingService(settings, engine, limiter, http, SecretBox(secret))
+        try:
+            yield
+        finally:
+            await http.close()
+            await limiter.close()
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    app = FastAPI(
+        title="smsgate",
+        version=__version__,
+        summary="One HTTP API in front of many SMS providers",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(send.router, tags=["send"])
+    app.include_router(health.router, tags=["health"])
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` (used by `smsgate serve --workers N`)."""
+    return create_app(get_settings())

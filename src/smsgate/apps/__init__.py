@@ -1,0 +1,1 @@
+"""Applications: the systems that call the gateway, their API keys and quota."""

@@ -1,0 +1,64 @@
+"""SQL for sms_app_config: lookups, atomic quota reservation and refunds."""
+
+from __future__ import annotations
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from smsgate.apps.schemas import AppSnapshot
+from smsgate.db.models import AppConfig
+
+_app = AppConfig.__table__
+
+
+async def get_app(conn: AsyncConnection, app_no: str) -> AppSnapshot | None:
+    row = (
+        await conn.execute(
+            select(
+                _app.c.app_no,
+                _app.c.app_name,
+                _app.c.status,
+                _app.c.current_limiting,
+                _app.c.app_key_hash,
+            ).where(_app.c.app_no == app_no)
+        )
+    ).first()
+    if row is None:
+        return None
+    return AppSnapshot(row.app_no, row.app_name, bool(row.status), row.current_limiting, row.app_key_hash)
+
+
+async def reserve_quota(conn: AsyncConnection, app_no: str, amount: int) -> bool:
+    """Take `amount` billed messages from the app's quota, or nothing.
+
+    One conditional UPDATE: the row lock makes concurrent reservations (from any number of
+    processes) serialise, so `use_number` can never pass `available_number`.
+    """
+    result = await conn.execute(
+        update(_app)
+        .where(
+            _app.c.app_no == app_no,
+            _app.c.status.is_(True),
+            _app.c.use_number + amount <= _app.c.available_number,
+        )
+        .values(use_number=_app.c.use_number + amount)
+    )
+    return result.rowcount == 1
+
+
+async def refund_quota(conn: AsyncConnection, app_no: str, amount: int) -> None:
+    if amount <= 0:
+        return
+    await conn.execute(
+        update(_app).where(_app.c.app_no == app_no).values(use_number=_app.c.use_number - amount)
+    )
+
+
+async def find_by_no(session: AsyncSession, app_no: str) -> AppConfig | None:
+    return (await session.execute(select(AppConfig).where(AppConfig.app_no == app_no))).scalar_one_or_none()
+
+
+async def find_by_name(session: AsyncSession, app_name: str) -> AppConfig | None:
+    return (
+        await session.execute(select(AppConfig).where(AppConfig.app_name == app_name))
+    ).scalars().first()

@@ -1,0 +1,1 @@
+"""Business scenarios: business_no -> app + template -> signature -> channel."""

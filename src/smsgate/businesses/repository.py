@@ -1,0 +1,46 @@
+"""SQL for sms_business_config and the chain it points to."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, select
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsgate.db.models import BusinessConfig, ProviderConfig, SignConfig, TemplateConfig
+
+_b = BusinessConfig.__table__
+_t = TemplateConfig.__table__
+_s = SignConfig.__table__
+_p = ProviderConfig.__table__
+
+
+async def load_route_row(conn: AsyncConnection, business_no: str) -> Row[tuple[object, ...]] | None:
+    """One query for the whole chain (outer joins: a missing link comes back as NULLs)."""
+    query = (
+        select(
+            _b.c.business_no,
+            _b.c.status.label("business_status"),
+            _b.c.app_no,
+            _b.c.template_no,
+            _t.c.status.label("template_status"),
+            _t.c.template_content,
+            _t.c.third_party_template_no,
+            _t.c.sign_name,
+            _t.c.provider_no,
+            _s.c.status.label("sign_status"),
+            _p.c.status.label("channel_status"),
+            _p.c.channel_no,
+            _p.c.access_key_id,
+            _p.c.access_key_secret,
+            _p.c.endpoint,
+            _p.c.sdk_app_id,
+            _p.c.region,
+            _p.c.ext_json,
+        )
+        .select_from(_b)
+        .outerjoin(_t, _t.c.template_no == _b.c.template_no)
+        .outerjoin(_s, and_(_s.c.provider_no == _t.c.provider_no, _s.c.sign_name == _t.c.sign_name))
+        .outerjoin(_p, _p.c.provider_no == _t.c.provider_no)
+        .where(_b.c.business_no == business_no)
+    )
+    return (await conn.execute(query)).first()

@@ -1,0 +1,177 @@
+"""The `smsgate` command: serve, db upgrade, admin create-user, app create."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsgate.config import Settings, get_settings
+from smsgate.db import migrate
+from smsgate.db.session import create_engine, create_sessionmaker
+from smsgate.errors import GatewayError
+
+T = TypeVar("T")
+
+cli = typer.Typer(
+    help="smsgate: an SMS gateway in front of many SMS providers.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+admin_cli = typer.Typer(help="Console users.", no_args_is_help=True)
+app_cli = typer.Typer(help="Applications that call the send API.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(admin_cli, name="admin")
+cli.add_typer(app_cli, name="app")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _upgrade(settings: Settings) -> None:
+    try:
+        migrate.upgrade(settings.database_url)
+    except Exception as exc:
+        raise _fail(f"cannot migrate the database at {_safe_url(settings)}: {exc}") from exc
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _with_sessions(
+    settings: Settings, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
+) -> T:
+    async def run() -> T:
+        engine = create_engine(settings)
+        try:
+            return await work(create_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except GatewayError as exc:
+        raise _fail(exc.msg) from exc
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes (needs Redis when > 1).")] = 1,
+    demo: Annotated[bool, typer.Option("--demo", help="Seed a working Loopback example.")] = False,
+    no_migrate: Annotated[
+        bool, typer.Option("--no-migrate", help="Do not run migrations first.")
+    ] = False,
+    access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+) -> None:
+    """Run migrations, then serve the send API."""
+    import uvicorn
+
+    settings = get_settings()
+    if workers > 1 and not settings.redis_url:
+        raise _fail(
+            f"--workers {workers} needs SMSGATE_REDIS_URL: without Redis each process would keep "
+            "its own per-minute limits, letting an app send several times its current_limiting. "
+            "Set SMSGATE_REDIS_URL=redis://host:6379/0 or run one worker."
+        )
+    if not no_migrate:
+        _upgrade(settings)
+    if demo:
+        from smsgate.demo import demo_curl, seed_demo
+
+        access = _with_sessions(settings, seed_demo)
+        shown_host = "127.0.0.1" if host in {"0.0.0.0", "::"} else host  # noqa: S104
+        base_url = f"http://{shown_host}:{port}"
+        typer.echo("smsgate demo is ready. Send a message through the Loopback channel with:\n")
+        typer.echo(f"  {demo_curl(base_url, access)}\n")
+        typer.echo(f"app {access.app_no}, key {access.app_key}")
+        typer.echo(
+            f"console user: {access.admin_user} / {access.admin_password} "
+            "(the key and password are new on every --demo start)"
+        )
+        sys.stdout.flush()
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "access_log": access_log,
+        "http": "httptools",
+        "loop": "uvloop",
+        "timeout_graceful_shutdown": 30,
+    }
+    if workers > 1:
+        uvicorn.run("smsgate.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
+    else:
+        from smsgate.app import create_app
+
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    settings = get_settings()
+    _upgrade(settings)
+    typer.echo(f"database at {_safe_url(settings)} is up to date")
+
+
+@admin_cli.command("create-user")
+def create_user(
+    name: Annotated[str, typer.Argument(help="User name for the console.")],
+    role: Annotated[str, typer.Option(help="admin or viewer.")] = "admin",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a console user (or reset an existing user's password)."""
+    from smsgate.users.service import UserService
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = get_settings()
+    _upgrade(settings)
+    created = _with_sessions(settings, lambda s: UserService(s).set_user(name, password, role))
+    typer.echo(f"user {name} {'created' if created else 'updated'} ({role})")
+
+
+@app_cli.command("create")
+def create_app_command(
+    name: Annotated[str, typer.Argument(help="Application name.")],
+    quota: Annotated[int, typer.Option(min=0, help="Messages it may send (available_number).")],
+    rate_limit: Annotated[
+        int, typer.Option(min=0, help="Messages per minute (current_limiting); 0: no limit.")
+    ],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+) -> None:
+    """Create an application and print its API key (shown only this once)."""
+    from smsgate.apps.service import AppService
+
+    settings = get_settings()
+    _upgrade(settings)
+    issued = _with_sessions(
+        settings, lambda s: AppService(s).create_app(name, quota=quota, rate_limit=rate_limit)
+    )
+    if as_json:
+        typer.echo(json.dumps({"appNo": issued.app_no, "appKey": issued.app_key}))
+    else:
+        typer.echo(f"app_no:  {issued.app_no}")
+        typer.echo(f"app key: {issued.app_key}")
+        typer.echo("Keep the key now: only its hash is stored.")
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,51 @@
+"""Settings read from the environment (prefix ``SMSGATE_``), see DESIGN.md §6."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMSGATE_", extra="ignore")
+
+    database_url: str = Field(
+        default_factory=lambda: f"sqlite+aiosqlite:///{Path.cwd() / 'smsgate.db'}",
+        description="SQLAlchemy async URL; mysql+asyncmy://user:pass@host/db in production",
+    )
+    redis_url: str | None = Field(
+        default=None, description="unset: limits are kept in this process only"
+    )
+    redis_key_prefix: str = "smsgate:"
+    secret_key: SecretStr | None = None
+    default_region: str = "CN"
+    # The per-request cap on phones; providers split larger lists into several calls.
+    max_phones_per_request: int = Field(default=1000, ge=1)
+    # How long resolved business -> template -> sign -> channel chains are trusted.
+    config_cache_ttl_seconds: float = Field(default=2.0, ge=0, le=2.0)
+    db_pool_size: int = Field(default=20, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    # Outbound HTTP to providers: one pooled aiohttp session per process.
+    http_pool_limit: int = Field(default=512, ge=1)
+    http_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    http_total_timeout_seconds: float = Field(default=10.0, gt=0)
+    log_level: str = "info"
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,166 @@
+"""The six seed tables (names kept from the seed) plus console users."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from smsgate.db.base import Base, IdTimestampMixin
+
+
+class SendStatus(enum.IntEnum):
+    """Send record status, one integer enum used everywhere (DESIGN.md §3)."""
+
+    QUEUED = 0
+    SENDING = 1
+    SUBMITTED = 2  # the provider accepted the message
+    DELIVERED = 3
+    UNDELIVERED = 4  # the provider reported a delivery failure
+    FAILED = 5  # rejected before the provider accepted it
+    CANCELLED = 6
+    UNKNOWN = 7  # ambiguous outcome, e.g. a timeout after the request was written
+
+
+def _status_column() -> Mapped[bool]:
+    return mapped_column(Boolean, nullable=False, default=True, server_default=text("1"))
+
+
+class ProviderConfig(IdTimestampMixin, Base):
+    """sms_service_provider_config: one row per provider account (a "channel")."""
+
+    __tablename__ = "sms_service_provider_config"
+
+    channel_no: Mapped[str] = mapped_column(String(32), nullable=False)
+    provider_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    provider_no: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    access_key_id: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # Encrypted at rest (Fernet from SMSGATE_SECRET_KEY) once a secret key is configured.
+    access_key_secret: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    endpoint: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    sdk_app_id: Mapped[str | None] = mapped_column(String(64))
+    region: Mapped[str | None] = mapped_column(String(64))
+    remark: Mapped[str | None] = mapped_column(String(255))
+    ext_json: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[bool] = _status_column()
+
+
+class SignConfig(IdTimestampMixin, Base):
+    """sms_sign_config: signatures (【签名】) registered under a provider account."""
+
+    __tablename__ = "sms_sign_config"
+    __table_args__ = (UniqueConstraint("provider_no", "sign_name"),)
+
+    sign_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    provider_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    provider_name: Mapped[str] = mapped_column(String(128), nullable=False, default="")
+    remark: Mapped[str | None] = mapped_column(String(255))
+    ext_json: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[bool] = _status_column()
+
+
+class TemplateConfig(IdTimestampMixin, Base):
+    """sms_template_config: our template number -> the provider's template and content."""
+
+    __tablename__ = "sms_template_config"
+
+    sign_name: Mapped[str] = mapped_column(String(64), nullable=False)
+    provider_no: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    template_no: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    template_content: Mapped[str] = mapped_column(Text, nullable=False)
+    third_party_template_no: Mapped[str] = mapped_column(String(128), nullable=False)
+    remark: Mapped[str | None] = mapped_column(String(255))
+    ext_json: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[bool] = _status_column()
+
+
+class AppConfig(IdTimestampMixin, Base):
+    """sms_app_config: the systems that call the gateway, with their quota and rate."""
+
+    __tablename__ = "sms_app_config"
+
+    app_no: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    app_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    # Quota in billed messages (segments); use_number only moves by atomic UPDATEs.
+    available_number: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Messages accepted per any 60-second window, across all gateway processes.
+    current_limiting: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    use_number: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
+    # SHA-256 hex of the app's API key; the key itself is shown once and never stored.
+    app_key_hash: Mapped[str | None] = mapped_column(String(64))
+    remark: Mapped[str | None] = mapped_column(String(255))
+    ext_json: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[bool] = _status_column()
+
+
+class BusinessConfig(IdTimestampMixin, Base):
+    """sms_business_config: a business scenario, business_no -> app + template."""
+
+    __tablename__ = "sms_business_config"
+
+    app_no: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    business_name: Mapped[str] = mapped_column(String(128), nullable=False)
+    business_no: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    template_no: Mapped[str] = mapped_column(String(64), nullable=False, index=True)
+    business_desc: Mapped[str | None] = mapped_column(String(255))
+    remark: Mapped[str | None] = mapped_column(String(255))
+    ext_json: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[bool] = _status_column()
+
+
+class SendLog(IdTimestampMixin, Base):
+    """sms_send_log: one row per phone number per send."""
+
+    __tablename__ = "sms_send_log"
+    __table_args__ = (
+        Index("ix_sms_send_log_phone_created", "phone_number", "created_at"),
+        Index("ix_sms_send_log_app_created", "app_no", "created_at"),
+    )
+
+    request_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
+    app_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    business_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    template_no: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    provider_no: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    status: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    fee: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    phone_number: Mapped[str] = mapped_column(String(32), nullable=False)
+    # The provider's (or the gateway's) per-phone response code and message.
+    message: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+    code: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    content: Mapped[str] = mapped_column(Text, nullable=False)
+    params: Mapped[str | None] = mapped_column(Text)  # JSON array of the template params
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    # The raw body the provider answered for the call that carried this phone.
+    provider_response: Mapped[str | None] = mapped_column(Text)
+    report_code: Mapped[str | None] = mapped_column(String(64))
+    report_message: Mapped[str | None] = mapped_column(String(512))
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime())
+    remark: Mapped[str | None] = mapped_column(String(255))
+    ext_json: Mapped[str | None] = mapped_column(Text)
+
+
+class AdminUser(IdTimestampMixin, Base):
+    """Console and admin API users; passwords hashed with argon2."""
+
+    __tablename__ = "sms_admin_user"
+
+    username: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="admin")
+    status: Mapped[bool] = _status_column()

@@ -1,0 +1,1 @@
+"""Provider adapters: one class per SMS provider behind the `ProviderAdapter` protocol."""

@@ -1,0 +1,14 @@
+"""channel_no -> adapter class."""
+
+from __future__ import annotations
+
+from smsgate.providers.base import AdapterFactory
+from smsgate.providers.loopback import LoopbackAdapter
+
+ADAPTERS: dict[str, AdapterFactory] = {
+    LoopbackAdapter.channel_no: LoopbackAdapter,
+}
+
+
+def adapter_for(channel_no: str) -> AdapterFactory | None:
+    return ADAPTERS.get(channel_no)

@@ -1,0 +1,1 @@
+"""Send records (sms_send_log)."""

@@ -1,0 +1,69 @@
+"""SQL for sms_send_log on the hot path: Core statements, one per step."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsgate.db.base import utcnow
+from smsgate.db.models import SendLog
+
+_log = SendLog.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOutcome:
+    """What to write on one phone's record once the provider has answered."""
+
+    phone: str
+    status: int
+    code: str
+    message: str
+    fee: int
+    provider_message_id: str | None
+    provider_response: str | None
+
+
+async def insert_records(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    now = utcnow()
+    await conn.execute(insert(_log), [{**row, "created_at": now, "updated_at": now} for row in rows])
+
+
+_OUTCOME_COLUMNS = ("status", "code", "message", "fee", "provider_message_id", "provider_response")
+
+
+def _grouped_case(outcomes: Sequence[RecordOutcome], attr: str) -> Any:
+    """The column's new value per phone: a constant when all agree, else one CASE branch per
+    distinct value (a provider body shared by a batch of 1,000 phones is sent once)."""
+    groups: dict[Any, list[str]] = {}
+    for outcome in outcomes:
+        groups.setdefault(getattr(outcome, attr), []).append(outcome.phone)
+    if len(groups) == 1:
+        return next(iter(groups))
+    phone = _log.c.phone_number
+    return case(*((phone.in_(phones), value) for value, phones in groups.items()))
+
+
+async def finish_records(
+    conn: AsyncConnection, request_id: str, outcomes: Sequence[RecordOutcome]
+) -> None:
+    """Write every phone's outcome in one UPDATE (CASE on the phone for multi-phone sends)."""
+    if not outcomes:
+        return
+    values: dict[str, Any] = {name: _grouped_case(outcomes, name) for name in _OUTCOME_COLUMNS}
+    where = [_log.c.request_id == request_id]
+    if len(outcomes) == 1:
+        where.append(_log.c.phone_number == outcomes[0].phone)
+    values["updated_at"] = utcnow()
+    await conn.execute(update(_log).where(*where).values(**values))
+
+
+async def records_for_request(conn: AsyncConnection, request_id: str) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(_log).where(_log.c.request_id == request_id).order_by(_log.c.id)
+    )
+    return [dict(row._mapping) for row in rows]

@@ -1,0 +1,1 @@
+"""The send path: resolve -> validate -> limit -> record -> dispatch -> record."""

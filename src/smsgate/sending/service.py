@@ -1,0 +1,501 @@
+"""The send path: authenticate, resolve, validate, limit, record, dispatch, record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import aiohttp
+import orjson
+from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from smsgate.apps import repository as apps_repo
+from smsgate.apps.schemas import AppSnapshot
+from smsgate.businesses import repository as business_repo
+from smsgate.businesses.schemas import Route
+from smsgate.cache import TTLCache
+from smsgate.config import Settings
+from smsgate.crypto import SecretBox, app_key_matches
+from smsgate.db.models import AppConfig, SendStatus
+from smsgate.errors import (
+    BadRequest,
+    Forbidden,
+    NotFound,
+    QuotaExhausted,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from smsgate.limits.base import RateLimiter
+from smsgate.providers.base import (
+    ChannelConfig,
+    ErrorKind,
+    ProviderAdapter,
+    ProviderError,
+    SendRequest,
+    SendResult,
+)
+from smsgate.providers.registry import adapter_for
+from smsgate.records import repository as records_repo
+from smsgate.records.repository import RecordOutcome
+from smsgate.sending.fee import count_segments
+from smsgate.sending.phones import PhoneError, normalise_phone
+from smsgate.sending.render import TemplateError, placeholder_names, render_content
+from smsgate.sending.schemas import PhoneOutcome, SendMessageBody, SendOutcome
+
+log = logging.getLogger("smsgate.sending")
+
+RATE_WINDOW_MS = 60_000
+MAX_CONTENT_CHARS = 1000
+V = TypeVar("V")
+_DB_DOWN = (OperationalError, PoolTimeoutError, OSError)
+
+
+def _is_db_unavailable(exc: BaseException) -> bool:
+    if isinstance(exc, _DB_DOWN):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedRoute:
+    route: Route
+    adapter: ProviderAdapter | None
+    param_names: list[str] | None
+    template_problem: str | None
+
+
+class SendingService:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        limiter: RateLimiter,
+        http: aiohttp.ClientSession,
+        secrets: SecretBox,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._limiter = limiter
+        self._http = http
+        self._secrets = secrets
+        ttl = settings.config_cache_ttl_seconds
+        self._apps: TTLCache[str, AppSnapshot | None] = TTLCache(ttl)
+        self._routes: TTLCache[str, ResolvedRoute | None] = TTLCache(ttl)
+
+    def invalidate_config(self) -> None:
+        """Forget cached apps and routes (called when configuration changes)."""
+        self._apps.invalidate()
+        self._routes.invalidate()
+
+    # -- authentication and resolution ------------------------------------------------
+
+    async def authenticate(self, authorization: str | None) -> AppSnapshot:
+        if not authorization:
+            raise Unauthorized("missing app key: send 'Authorization: Bearer <app key>'")
+        scheme, _, key = authorization.strip().partition(" ")
+        key = key.strip()
+        if scheme.lower() != "bearer" or not key:
+            raise Unauthorized("malformed Authorization header: expected 'Bearer <app key>'")
+        app_no, dot, _secret = key.partition(".")
+        if not dot or not app_no:
+            raise Unauthorized("wrong app key")
+        app = await self._cached(self._apps, app_no, self._load_app)
+        # Compare a hash even for unknown apps so both paths cost the same.
+        if not app_key_matches(key, app.app_key_hash if app else "0" * 64) or app is None:
+            raise Unauthorized("wrong app key")
+        if not app.enabled:
+            raise Forbidden(f"app {app.app_no} is disabled")
+        return app
+
+    async def _cached(
+        self, cache: TTLCache[str, V], key: str, load: Callable[[str], Awaitable[V]]
+    ) -> V:
+        try:
+            return await cache.get(key, load)
+        except Exception as exc:
+            if _is_db_unavailable(exc):
+                raise ServiceUnavailable("the database is unavailable; nothing was sent") from exc
+            raise
+
+    async def _load_app(self, app_no: str) -> AppSnapshot | None:
+        async with self._engine.connect() as conn:
+            return await apps_repo.get_app(conn, app_no)
+
+    async def _load_route(self, business_no: str) -> ResolvedRoute | None:
+        async with self._engine.connect() as conn:
+            row = await business_repo.load_route_row(conn, business_no)
+        if row is None:
+            return None
+        m = row._mapping
+        channel = None
+        adapter = None
+        if m["channel_status"] is not None:
+            channel = ChannelConfig(
+                provider_no=m["provider_no"],
+                channel_no=m["channel_no"],
+                access_key_id=m["access_key_id"] or "",
+                access_key_secret=self._secrets.reveal(m["access_key_secret"] or ""),
+                endpoint=m["endpoint"] or "",
+                sdk_app_id=m["sdk_app_id"],
+                region=m["region"],
+                ext=_parse_ext(m["ext_json"]),
+            )
+            factory = adapter_for(channel.channel_no)
+            if factory is not None:
+                adapter = factory(channel, self._http)
+        route = Route(
+            business_no=m["business_no"],
+            business_enabled=bool(m["business_status"]),
+            app_no=m["app_no"],
+            template_no=m["template_no"],
+            template_enabled=None if m["template_status"] is None else bool(m["template_status"]),
+            template_content=m["template_content"] or "",
+            third_party_template_no=m["third_party_template_no"] or "",
+            sign_name=m["sign_name"] or "",
+            sign_enabled=None if m["sign_status"] is None else bool(m["sign_status"]),
+            provider_no=m["provider_no"] or "",
+            channel_enabled=None if m["channel_status"] is None else bool(m["channel_status"]),
+            channel=channel,
+        )
+        names: list[str] | None = None
+        problem = None
+        try:
+            names = placeholder_names(route.template_content)
+        except TemplateError as exc:
+            problem = str(exc)
+        return ResolvedRoute(route, adapter, names, problem)
+
+    async def resolve(self, app: AppSnapshot, business_no: str) -> ResolvedRoute:
+        resolved = await self._cached(self._routes, business_no, self._load_route)
+        if resolved is None:
+            raise NotFound(f"businessNo {business_no!r} does not exist")
+        route = resolved.route
+        if route.app_no != app.app_no:
+            raise Forbidden(f"business {business_no} belongs to another app")
+        if not route.business_enabled:
+            raise Forbidden(f"business {business_no} is disabled")
+        if route.template_enabled is None:
+            raise Forbidden(f"template {route.template_no} of business {business_no} does not exist")
+        if not route.template_enabled:
+            raise Forbidden(f"template {route.template_no} is disabled")
+        if route.channel_enabled is None:
+            raise Forbidden(f"channel {route.provider_no} of template {route.template_no} does not exist")
+        if route.sign_enabled is None:
+            raise Forbidden(f"signature {route.sign_name!r} is not registered on channel {route.provider_no}")
+        if not route.sign_enabled:
+            raise Forbidden(f"signature {route.sign_name!r} is disabled")
+        if not route.channel_enabled:
+            raise Forbidden(f"channel {route.provider_no} is disabled")
+        if resolved.adapter is None:
+            channel_no = route.channel.channel_no if route.channel else "?"
+            raise Forbidden(f"channel {route.provider_no} has an unsupported type {channel_no!r}")
+        if resolved.template_problem is not None:
+            raise Forbidden(f"template {route.template_no} cannot be used: {resolved.template_problem}")
+        return resolved
+
+    # -- the send ------------------------------------------------------------------------
+
+    async def send_message(self, app: AppSnapshot, body: SendMessageBody) -> SendOutcome:
+        resolved = await self.resolve(app, body.businessNo)
+        route = resolved.route
+        adapter = resolved.adapter
+        names = resolved.param_names
+        assert adapter is not None and names is not None  # checked by resolve()
+
+        phones = self._validate_phones(body.phone_list())
+        params = body.param_list()
+        if len(params) != len(names):
+            wanted = ", ".join(names) if names else "none"
+            raise BadRequest(
+                f"template {route.template_no} takes {len(names)} param(s) ({wanted}), "
+                f"got {len(params)}"
+            )
+        content = render_content(route.template_content, names, params)
+        if len(content) > MAX_CONTENT_CHARS:
+            raise BadRequest(
+                f"the rendered message is {len(content)} characters; at most {MAX_CONTENT_CHARS}"
+            )
+        fee = count_segments(content, adapter.fee_scheme, route.sign_name)
+        request_id = str(uuid.uuid4())
+
+        reservation = await self._take_rate(app, len(phones))
+        try:
+            await self._record_and_reserve(app, route, request_id, phones, params, content, fee)
+        except BaseException:
+            if reservation is not None:
+                await self._give_back_rate(app, reservation)
+            raise
+
+        outcomes, bodies, body_by_phone = await self._dispatch(
+            adapter, route, request_id, phones, params, names, content, fee
+        )
+        await self._finish(app, request_id, outcomes, body_by_phone, fee)
+        return _summarise(request_id, outcomes, bodies)
+
+    def _validate_phones(self, raw_phones: list[str]) -> list[str]:
+        if not raw_phones or not any(p.strip() for p in raw_phones):
+            raise BadRequest("phones must contain at least one phone number")
+        limit = self._settings.max_phones_per_request
+        if len(raw_phones) > limit:
+            raise BadRequest(f"too many phones: {len(raw_phones)}; at most {limit} per request")
+        phones: list[str] = []
+        seen: set[str] = set()
+        for index, raw in enumerate(raw_phones):
+            try:
+                phone = normalise_phone(raw, self._settings.default_region)
+            except PhoneError as exc:
+                raise BadRequest(f"phones[{index}]: {exc}") from exc
+            if phone in seen:
+                raise BadRequest(f"phones[{index}]: {phone} appears more than once")
+            seen.add(phone)
+            phones.append(phone)
+        return phones
+
+    async def _take_rate(self, app: AppSnapshot, count: int) -> str | None:
+        if app.current_limiting <= 0:
+            return None
+        try:
+            decision = await self._limiter.acquire(
+                app.app_no, count, app.current_limiting, RATE_WINDOW_MS
+            )
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Redis is unavailable; nothing was sent") from exc
+        if not decision.allowed:
+            retry = max(1, math.ceil(decision.retry_after_ms / 1000))
+            raise RateLimited(
+                f"app {app.app_no} may send {app.current_limiting} messages per minute "
+                f"(current_limiting); {count} more would pass it. Retry after {retry} s",
+                retry,
+            )
+        return decision.reservation
+
+    async def _give_back_rate(self, app: AppSnapshot, reservation: str) -> None:
+        try:
+            await self._limiter.release(app.app_no, reservation)
+        except (RedisError, OSError):
+            log.warning("could not give back a rate-limit reservation of app %s", app.app_no)
+
+    async def _record_and_reserve(
+        self,
+        app: AppSnapshot,
+        route: Route,
+        request_id: str,
+        phones: Sequence[str],
+        params: Sequence[str],
+        content: str,
+        fee: int,
+    ) -> None:
+        """Write the SENDING records and take the quota in one transaction: both or neither.
+
+        The quota UPDATE comes last so the app row stays locked only until the commit.
+        """
+        params_json = orjson.dumps(list(params)).decode()
+        rows = [
+            {
+                "request_id": request_id,
+                "app_no": app.app_no,
+                "business_no": route.business_no,
+                "template_no": route.template_no,
+                "provider_no": route.provider_no,
+                "status": int(SendStatus.SENDING),
+                "fee": fee,
+                "phone_number": phone,
+                "message": "",
+                "code": "",
+                "content": content,
+                "params": params_json,
+            }
+            for phone in phones
+        ]
+        needed = fee * len(phones)
+        try:
+            async with self._engine.begin() as conn:
+                await records_repo.insert_records(conn, rows)
+                if not await apps_repo.reserve_quota(conn, app.app_no, needed):
+                    raise await self._quota_problem(conn, app.app_no, needed)
+        except (QuotaExhausted, Forbidden):
+            raise
+        except Exception as exc:
+            if _is_db_unavailable(exc):
+                raise ServiceUnavailable("the database is unavailable; nothing was sent") from exc
+            raise
+
+    async def _quota_problem(self, conn: AsyncConnection, app_no: str, needed: int) -> Exception:
+        row = (
+            await conn.execute(
+                select(AppConfig.available_number, AppConfig.use_number, AppConfig.status).where(
+                    AppConfig.app_no == app_no
+                )
+            )
+        ).first()
+        if row is None or not row.status:
+            return Forbidden(f"app {app_no} is disabled")
+        left = max(0, row.available_number - row.use_number)
+        return QuotaExhausted(
+            f"quota exhausted: app {app_no} needs {needed} message(s), {left} left of "
+            f"{row.available_number} (available_number)"
+        )
+
+    async def _dispatch(
+        self,
+        adapter: ProviderAdapter,
+        route: Route,
+        request_id: str,
+        phones: list[str],
+        params: list[str],
+        names: list[str],
+        content: str,
+        fee: int,
+    ) -> tuple[list[PhoneOutcome], list[str], dict[str, str]]:
+        size = adapter.max_batch_size
+        batches = [phones[i : i + size] for i in range(0, len(phones), size)]
+        requests = [
+            SendRequest(
+                phones=batch,
+                sign_name=route.sign_name,
+                template_id=route.third_party_template_no,
+                params=params,
+                param_names=names,
+                template_content=route.template_content,
+                content=content,
+                correlation_id=request_id,
+            )
+            for batch in batches
+        ]
+        answers = await asyncio.gather(
+            *(self._call(adapter, route, request) for request in requests)
+        )
+        outcomes: list[PhoneOutcome] = []
+        bodies: list[str] = []
+        body_by_phone: dict[str, str] = {}
+        for request, answer in zip(requests, answers, strict=True):
+            batch_outcomes, body = _batch_outcomes(request.phones, answer, fee)
+            outcomes.extend(batch_outcomes)
+            bodies.append(body)
+            for outcome in batch_outcomes:
+                body_by_phone[outcome.phone] = body
+        return outcomes, bodies, body_by_phone
+
+    async def _call(
+        self, adapter: ProviderAdapter, route: Route, request: SendRequest
+    ) -> SendResult | ProviderError:
+        try:
+            return await adapter.send(request)
+        except ProviderError as exc:
+            log.info(
+                "provider %s failed (%s): %s %s", route.provider_no, exc.kind, exc.code, exc.message
+            )
+            return exc
+        except Exception as exc:
+            # An adapter bug after the request may have left: never claim it failed.
+            log.exception("adapter %s raised unexpectedly", type(adapter).__name__)
+            return ProviderError(ErrorKind.AMBIGUOUS, "ADAPTER_ERROR", f"{type(exc).__name__}: {exc}")
+
+    async def _finish(
+        self,
+        app: AppSnapshot,
+        request_id: str,
+        outcomes: list[PhoneOutcome],
+        body_by_phone: dict[str, str],
+        fee: int,
+    ) -> None:
+        records = [
+            RecordOutcome(
+                phone=o.phone,
+                status=int(o.status),
+                code=o.code[:64],
+                message=o.message[:512],
+                fee=o.fee,
+                provider_message_id=(o.provider_message_id or None) and o.provider_message_id[:128],
+                provider_response=body_by_phone.get(o.phone),
+            )
+            for o in outcomes
+        ]
+        refund = fee * sum(1 for o in outcomes if o.status is SendStatus.FAILED)
+        try:
+            async with self._engine.begin() as conn:
+                await records_repo.finish_records(conn, request_id, records)
+                await apps_repo.refund_quota(conn, app.app_no, refund)
+        except Exception:
+            # The provider has answered: report that to the caller (a 503 would invite a
+            # resend). The records stay SENDING for reconciliation.
+            log.exception("could not record the outcome of request %s", request_id)
+
+
+def _parse_ext(ext_json: str | None) -> dict[str, object]:
+    if not ext_json:
+        return {}
+    try:
+        value = orjson.loads(ext_json)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _batch_outcomes(
+    phones: Sequence[str], answer: SendResult | ProviderError, fee: int
+) -> tuple[list[PhoneOutcome], str]:
+    if isinstance(answer, ProviderError):
+        status = SendStatus.UNKNOWN if answer.kind is ErrorKind.AMBIGUOUS else SendStatus.FAILED
+        billed = fee if status is SendStatus.UNKNOWN else 0
+        return [
+            PhoneOutcome(phone, status, billed, answer.code, answer.message) for phone in phones
+        ], answer.raw
+    by_phone = {result.phone: result for result in answer.results}
+    outcomes = []
+    for phone in phones:
+        result = by_phone.get(phone)
+        if result is None:
+            outcomes.append(
+                PhoneOutcome(phone, SendStatus.UNKNOWN, fee, "NO_RESULT", "the provider said nothing about this phone")
+            )
+        elif result.accepted:
+            outcomes.append(
+                PhoneOutcome(
+                    phone,
+                    SendStatus.SUBMITTED,
+                    result.fee if result.fee is not None else fee,
+                    result.code,
+                    result.message,
+                    result.provider_message_id,
+                )
+            )
+        else:
+            outcomes.append(PhoneOutcome(phone, SendStatus.FAILED, 0, result.code, result.message))
+    return outcomes, answer.raw
+
+
+def _summarise(request_id: str, outcomes: list[PhoneOutcome], bodies: list[str]) -> SendOutcome:
+    submitted = sum(1 for o in outcomes if o.status is SendStatus.SUBMITTED)
+    unknown = sum(1 for o in outcomes if o.status is SendStatus.UNKNOWN)
+    raw = bodies[0] if len(bodies) == 1 else "[" + ",".join(b or "null" for b in bodies) + "]"
+    if submitted == len(outcomes):
+        return SendOutcome(request_id, 200, raw, outcomes)
+    if submitted:
+        return SendOutcome(request_id, 207, raw, outcomes)
+    if unknown:
+        first = next(o for o in outcomes if o.status is SendStatus.UNKNOWN)
+        return SendOutcome(
+            request_id,
+            504,
+            f"the provider did not give a definite answer ({first.code}: {first.message}); "
+            "the message may have been sent, so its record is left UNKNOWN",
+            outcomes,
+        )
+    first = outcomes[0]
+    return SendOutcome(
+        request_id,
+        502,
+        f"the provider rejected every phone ({first.code}: {first.message})",
+        outcomes,
+    )

@@ -1,0 +1,1 @@
+"""Console and admin API users."""
