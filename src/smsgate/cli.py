@@ -69,7 +69,9 @@ def _with_sessions(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
-    workers: Annotated[int, typer.Option(min=1, help="Server processes (needs Redis when > 1).")] = 1,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Server processes (needs Redis when > 1).")
+    ] = 1,
     demo: Annotated[bool, typer.Option("--demo", help="Seed a working Loopback example.")] = False,
     no_migrate: Annotated[
         bool, typer.Option("--no-migrate", help="Do not run migrations first.")

@@ -38,7 +38,9 @@ class SecretBox:
         try:
             return self._fernet.decrypt(stored[len(_SEALED_PREFIX) :].encode("ascii")).decode()
         except InvalidToken as exc:
-            raise ValueError("a provider secret cannot be decrypted with this SMSGATE_SECRET_KEY") from exc
+            raise ValueError(
+                "a provider secret cannot be decrypted with this SMSGATE_SECRET_KEY"
+            ) from exc
 
 
 def new_app_key(app_no: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from typing import cast
+
+from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from smsgate.apps.schemas import AppSnapshot
 from smsgate.db.models import AppConfig
 
-_app = AppConfig.__table__
+_app = cast(Table, AppConfig.__table__)
 
 
 async def get_app(conn: AsyncConnection, app_no: str) -> AppSnapshot | None:
@@ -25,7 +27,9 @@ async def get_app(conn: AsyncConnection, app_no: str) -> AppSnapshot | None:
     ).first()
     if row is None:
         return None
-    return AppSnapshot(row.app_no, row.app_name, bool(row.status), row.current_limiting, row.app_key_hash)
+    return AppSnapshot(
+        row.app_no, row.app_name, bool(row.status), row.current_limiting, row.app_key_hash
+    )
 
 
 async def reserve_quota(conn: AsyncConnection, app_no: str, amount: int) -> bool:
@@ -55,10 +59,14 @@ async def refund_quota(conn: AsyncConnection, app_no: str, amount: int) -> None:
 
 
 async def find_by_no(session: AsyncSession, app_no: str) -> AppConfig | None:
-    return (await session.execute(select(AppConfig).where(AppConfig.app_no == app_no))).scalar_one_or_none()
+    return (
+        await session.execute(select(AppConfig).where(AppConfig.app_no == app_no))
+    ).scalar_one_or_none()
 
 
 async def find_by_name(session: AsyncSession, app_name: str) -> AppConfig | None:
     return (
-        await session.execute(select(AppConfig).where(AppConfig.app_name == app_name))
-    ).scalars().first()
+        (await session.execute(select(AppConfig).where(AppConfig.app_name == app_name)))
+        .scalars()
+        .first()
+    )

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, select
-from sqlalchemy.engine import Row
+from typing import cast
+
+from sqlalchemy import Table, and_, select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.db.models import BusinessConfig, ProviderConfig, SignConfig, TemplateConfig
 
-_b = BusinessConfig.__table__
-_t = TemplateConfig.__table__
-_s = SignConfig.__table__
-_p = ProviderConfig.__table__
+_b = cast(Table, BusinessConfig.__table__)
+_t = cast(Table, TemplateConfig.__table__)
+_s = cast(Table, SignConfig.__table__)
+_p = cast(Table, ProviderConfig.__table__)
 
 
-async def load_route_row(conn: AsyncConnection, business_no: str) -> Row[tuple[object, ...]] | None:
+async def load_route_row(conn: AsyncConnection, business_no: str) -> RowMapping | None:
     """One query for the whole chain (outer joins: a missing link comes back as NULLs)."""
     query = (
         select(
@@ -43,4 +45,4 @@ async def load_route_row(conn: AsyncConnection, business_no: str) -> Row[tuple[o
         .outerjoin(_p, _p.c.provider_no == _t.c.provider_no)
         .where(_b.c.business_no == business_no)
     )
-    return (await conn.execute(query)).first()
+    return (await conn.execute(query)).mappings().first()

@@ -18,6 +18,9 @@ NAMING_CONVENTION = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
+_NOW = text("CURRENT_TIMESTAMP")
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -31,8 +34,12 @@ class IdTimestampMixin:
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     created_at: Mapped[datetime] = mapped_column(
-        DateTime(), nullable=False, default=utcnow, server_default=text("CURRENT_TIMESTAMP")
+        DateTime(), nullable=False, default=utcnow, server_default=_NOW
     )
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(), nullable=False, default=utcnow, onupdate=utcnow, server_default=text("CURRENT_TIMESTAMP")
+        DateTime(),
+        nullable=False,
+        default=utcnow,
+        onupdate=utcnow,
+        server_default=text("CURRENT_TIMESTAMP"),
     )

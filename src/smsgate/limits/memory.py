@@ -41,7 +41,9 @@ class MemoryRateLimiter:
         window = self._windows.setdefault(key, _Window())
         self._expire(window, now - window_ms)
         if window.used + cost > limit:
-            return RateDecision(False, retry_after_ms=self._retry_after(window, cost, limit, now, window_ms))
+            return RateDecision(
+                False, retry_after_ms=self._retry_after(window, cost, limit, now, window_ms)
+            )
         reservation = uuid.uuid4().hex
         window.entries.append((now, cost, reservation))
         window.used += cost

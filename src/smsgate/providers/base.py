@@ -8,7 +8,7 @@ touches the database and gets its pooled aiohttp session injected.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -112,11 +112,5 @@ class ProviderAdapter(Protocol):
         ...
 
 
-class AdapterFactory(Protocol):
-    channel_no: ClassVar[str]
-    fee_scheme: ClassVar[FeeScheme]
-    max_batch_size: ClassVar[int]
-
-    def __call__(
-        self, config: ChannelConfig, session: aiohttp.ClientSession
-    ) -> ProviderAdapter: ...
+AdapterFactory = Callable[[ChannelConfig, aiohttp.ClientSession], ProviderAdapter]
+"""An adapter class: built per channel with the process's pooled HTTP session."""

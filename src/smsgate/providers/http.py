@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -34,7 +33,7 @@ async def post(
     url: str,
     body: bytes,
     headers: Mapping[str, str],
-    timeout: aiohttp.ClientTimeout,
+    client_timeout: aiohttp.ClientTimeout,
 ) -> HttpAnswer:
     """POST the exact bytes given (they are what was signed) and read the whole answer.
 
@@ -43,15 +42,23 @@ async def post(
     AMBIGUOUS: the provider may have sent the message.
     """
     try:
-        async with session.post(url, data=body, headers=dict(headers), timeout=timeout) as resp:
+        async with session.post(
+            url, data=body, headers=dict(headers), timeout=client_timeout
+        ) as resp:
             text = await resp.text(errors="replace")
             return HttpAnswer(resp.status, dict(resp.headers), text)
     except (aiohttp.ConnectionTimeoutError, aiohttp.ClientConnectorError) as exc:
-        raise ProviderError(ErrorKind.RETRYABLE, "CONNECT_FAILED", str(exc) or type(exc).__name__) from exc
-    except (TimeoutError, asyncio.TimeoutError) as exc:
-        raise ProviderError(ErrorKind.AMBIGUOUS, "TIMEOUT", "the provider did not answer in time") from exc
+        raise ProviderError(
+            ErrorKind.RETRYABLE, "CONNECT_FAILED", str(exc) or type(exc).__name__
+        ) from exc
+    except TimeoutError as exc:
+        raise ProviderError(
+            ErrorKind.AMBIGUOUS, "TIMEOUT", "the provider did not answer in time"
+        ) from exc
     except aiohttp.ClientError as exc:
-        raise ProviderError(ErrorKind.AMBIGUOUS, "CONNECTION_LOST", str(exc) or type(exc).__name__) from exc
+        raise ProviderError(
+            ErrorKind.AMBIGUOUS, "CONNECTION_LOST", str(exc) or type(exc).__name__
+        ) from exc
 
 
 def classify_http_status(status: int) -> ErrorKind:

@@ -2,7 +2,8 @@
 
 Channel `ext_json` settings: `latency_ms` (simulated provider latency), `failure_rate`
 (0..1, the share of phones rejected with code `LOOPBACK_REJECTED`), `error_kind`
-(`retryable`, `permanent`, `rate_limited` or `ambiguous`: every call fails that way).
+(`retryable`, `permanent`, `rate_limited` or `ambiguous`: every call fails that way),
+`reject_phones` (a list of E.164 numbers always rejected, for deterministic tests).
 With an `endpoint`, the batch is POSTed as JSON to that URL and the answer, in the same
 shape as the built-in one, is relayed: the benchmark's mock provider speaks it.
 """
@@ -44,6 +45,7 @@ class LoopbackAdapter:
         forced = ext.get("error_kind")
         self._forced_kind = ErrorKind(forced) if forced else None
         self._timeout = channel_timeout(ext)
+        self._reject = frozenset(str(p) for p in ext.get("reject_phones", ()))
 
     async def send(self, request: SendRequest) -> SendResult:
         if self._latency_s:
@@ -63,14 +65,27 @@ class LoopbackAdapter:
         statuses: list[dict[str, Any]] = []
         for phone in request.phones:
             # Not security relevant: the simulated rejection share of a test provider.
-            rejected = self._failure_rate > 0 and random.random() < self._failure_rate  # noqa: S311
+            rejected = phone in self._reject or (
+                self._failure_rate > 0 and random.random() < self._failure_rate  # noqa: S311
+            )
             if rejected:
                 statuses.append(
-                    {"fee": 0, "message": "rejected by loopback", "code": "LOOPBACK_REJECTED", "phone": phone}
+                    {
+                        "fee": 0,
+                        "message": "rejected by loopback",
+                        "code": "LOOPBACK_REJECTED",
+                        "phone": phone,
+                    }
                 )
             else:
                 statuses.append(
-                    {"fee": fee, "message": "OK", "code": "OK", "phone": phone, "biz_id": uuid.uuid4().hex}
+                    {
+                        "fee": fee,
+                        "message": "OK",
+                        "code": "OK",
+                        "phone": phone,
+                        "biz_id": uuid.uuid4().hex,
+                    }
                 )
         raw = orjson.dumps(
             {"sms_send_status": statuses, "request_id": str(uuid.uuid4()).upper()}
@@ -97,7 +112,10 @@ class LoopbackAdapter:
         )
         if answer.status >= 300:
             raise ProviderError(
-                classify_http_status(answer.status), f"HTTP_{answer.status}", answer.body[:200], answer.body
+                classify_http_status(answer.status),
+                f"HTTP_{answer.status}",
+                answer.body[:200],
+                answer.body,
             )
         try:
             statuses = orjson.loads(answer.body)["sms_send_status"]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import Table, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.db.base import utcnow
 from smsgate.db.models import SendLog
 
-_log = SendLog.__table__
+_log = cast(Table, SendLog.__table__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +30,9 @@ class RecordOutcome:
 
 async def insert_records(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
     now = utcnow()
-    await conn.execute(insert(_log), [{**row, "created_at": now, "updated_at": now} for row in rows])
+    await conn.execute(
+        insert(_log), [{**row, "created_at": now, "updated_at": now} for row in rows]
+    )
 
 
 _OUTCOME_COLUMNS = ("status", "code", "message", "fee", "provider_message_id", "provider_response")

@@ -19,7 +19,7 @@ class SendMessageBody(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    businessNo: Annotated[StrictStr, Field(min_length=1, max_length=64)]  # noqa: N815
+    businessNo: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     phones: list[StrictStr] | StrictStr
     params: list[StrictStr | StrictInt] | StrictStr | None = None
 

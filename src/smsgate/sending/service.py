@@ -136,7 +136,7 @@ class SendingService:
             row = await business_repo.load_route_row(conn, business_no)
         if row is None:
             return None
-        m = row._mapping
+        m = row
         channel = None
         adapter = None
         if m["channel_status"] is not None:
@@ -185,13 +185,19 @@ class SendingService:
         if not route.business_enabled:
             raise Forbidden(f"business {business_no} is disabled")
         if route.template_enabled is None:
-            raise Forbidden(f"template {route.template_no} of business {business_no} does not exist")
+            raise Forbidden(
+                f"template {route.template_no} of business {business_no} does not exist"
+            )
         if not route.template_enabled:
             raise Forbidden(f"template {route.template_no} is disabled")
         if route.channel_enabled is None:
-            raise Forbidden(f"channel {route.provider_no} of template {route.template_no} does not exist")
+            raise Forbidden(
+                f"channel {route.provider_no} of template {route.template_no} does not exist"
+            )
         if route.sign_enabled is None:
-            raise Forbidden(f"signature {route.sign_name!r} is not registered on channel {route.provider_no}")
+            raise Forbidden(
+                f"signature {route.sign_name!r} is not registered on channel {route.provider_no}"
+            )
         if not route.sign_enabled:
             raise Forbidden(f"signature {route.sign_name!r} is disabled")
         if not route.channel_enabled:
@@ -200,7 +206,9 @@ class SendingService:
             channel_no = route.channel.channel_no if route.channel else "?"
             raise Forbidden(f"channel {route.provider_no} has an unsupported type {channel_no!r}")
         if resolved.template_problem is not None:
-            raise Forbidden(f"template {route.template_no} cannot be used: {resolved.template_problem}")
+            raise Forbidden(
+                f"template {route.template_no} cannot be used: {resolved.template_problem}"
+            )
         return resolved
 
     # -- the send ------------------------------------------------------------------------
@@ -210,7 +218,8 @@ class SendingService:
         route = resolved.route
         adapter = resolved.adapter
         names = resolved.param_names
-        assert adapter is not None and names is not None  # checked by resolve()
+        if adapter is None or names is None:  # pragma: no cover - resolve() refuses these
+            raise Forbidden(f"business {body.businessNo} has no usable channel")
 
         phones = self._validate_phones(body.phone_list())
         params = body.param_list()
@@ -399,7 +408,9 @@ class SendingService:
         except Exception as exc:
             # An adapter bug after the request may have left: never claim it failed.
             log.exception("adapter %s raised unexpectedly", type(adapter).__name__)
-            return ProviderError(ErrorKind.AMBIGUOUS, "ADAPTER_ERROR", f"{type(exc).__name__}: {exc}")
+            return ProviderError(
+                ErrorKind.AMBIGUOUS, "ADAPTER_ERROR", f"{type(exc).__name__}: {exc}"
+            )
 
     async def _finish(
         self,
@@ -457,7 +468,13 @@ def _batch_outcomes(
         result = by_phone.get(phone)
         if result is None:
             outcomes.append(
-                PhoneOutcome(phone, SendStatus.UNKNOWN, fee, "NO_RESULT", "the provider said nothing about this phone")
+                PhoneOutcome(
+                    phone,
+                    SendStatus.UNKNOWN,
+                    fee,
+                    "NO_RESULT",
+                    "the provider said nothing about this phone",
+                )
             )
         elif result.accepted:
             outcomes.append(

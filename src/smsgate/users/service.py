@@ -37,7 +37,9 @@ class UserService:
                 await session.execute(select(AdminUser).where(AdminUser.username == username))
             ).scalar_one_or_none()
             if user is None:
-                session.add(AdminUser(username=username, password_hash=hash_password(password), role=role))
+                session.add(
+                    AdminUser(username=username, password_hash=hash_password(password), role=role)
+                )
                 return True
             user.password_hash = hash_password(password)
             user.role = role
