@@ -29,7 +29,9 @@ SEED_TABLES = {
         "channel_no", "provider_name", "provider_no", "access_key_id", "access_key_secret",
         "endpoint", "sdk_app_id", "region", "remark", "ext_json", "status",
     },
-    "sms_sign_config": {"sign_name", "provider_no", "provider_name", "remark", "ext_json", "status"},
+    "sms_sign_config": {
+        "sign_name", "provider_no", "provider_name", "remark", "ext_json", "status",
+    },
     "sms_template_config": {
         "sign_name", "provider_no", "template_no", "template_content",
         "third_party_template_no", "remark", "ext_json", "status",
