@@ -240,8 +240,6 @@ async def run_sql(settings: Settings, statement: str, **params: Any) -> list[Any
 @pytest.fixture
 async def client_for() -> AsyncIterator[Any]:
     """`async with client_for(settings) as client` — the app in-process, lifespan included."""
-    managers: list[Any] = []
-
     class _Factory:
         def __init__(self, settings: Settings) -> None:
             self._settings = settings
@@ -260,7 +258,6 @@ async def client_for() -> AsyncIterator[Any]:
             await self._lifespan.__aexit__(None, None, None)
 
     yield _Factory
-    assert not managers
 
 
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -425,18 +425,24 @@ async def test_partial_acceptance_is_207(stack: Stack, client_for: Any) -> None:
 # -- 503 --------------------------------------------------------------------------------
 
 
-async def test_database_unreachable_is_503(client_for: Any, tmp_path: Any) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "mariadb"])
+async def test_database_unreachable_is_503(client_for: Any, tmp_path: Any, kind: str) -> None:
     from conftest import free_port
+
     from smsgate.config import Settings
 
-    settings = Settings(database_url=f"mysql+asyncmy://root@127.0.0.1:{free_port()}/nope")
-    async with client_for(settings) as client:
+    url = {
+        "sqlite": f"sqlite+aiosqlite:///{tmp_path}/missing-dir/smsgate.db",
+        "mariadb": f"mysql+asyncmy://root@127.0.0.1:{free_port()}/nope",
+    }[kind]
+    async with client_for(Settings(database_url=url)) as client:
         response = await client.post(
             URL,
             json={"businessNo": "B-1", "phones": [PHONE], "params": ["1"]},
             headers={"Authorization": "Bearer A-1.secret"},
         )
     assert response.status_code == 503
+    assert_envelope(response.json(), 503)
     assert "database" in response.json()["msg"]
 
 
