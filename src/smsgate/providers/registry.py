@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from smsgate.providers.aliyun import AliyunAdapter
 from smsgate.providers.base import AdapterFactory
 from smsgate.providers.loopback import LoopbackAdapter
 
 ADAPTERS: dict[str, AdapterFactory] = {
     LoopbackAdapter.channel_no: LoopbackAdapter,
+    AliyunAdapter.channel_no: AliyunAdapter,
 }
 
 

@@ -50,14 +50,19 @@ def aliyun_rpc_signature(params: Mapping[str, str], secret: str, method: str = "
     return base64.b64encode(digest).decode("ascii")
 
 
-def _aliyun_v3_signed_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    # ACS3 signs host, content-type and every x-acs-* header; others may be sent unsigned.
-    signed: dict[str, str] = {}
-    for name, value in headers.items():
-        lower = name.lower()
-        if lower in ("host", "content-type") or lower.startswith("x-acs-"):
-            signed[lower] = value.strip()
-    return signed
+def _aliyun_v3_signed_headers(
+    headers: Mapping[str, str], signed_names: Iterable[str] | None
+) -> dict[str, str]:
+    lowered = {name.lower(): value.strip() for name, value in headers.items()}
+    if signed_names is not None:
+        # Verifying side: the client chose what to sign (the SDK also signs user-agent).
+        return {name: lowered.get(name, "") for name in signed_names}
+    # Signing side: host, content-type and every x-acs-* header; others go unsigned.
+    return {
+        name: value
+        for name, value in lowered.items()
+        if name in ("host", "content-type") or name.startswith("x-acs-")
+    }
 
 
 def aliyun_v3_canonical_request(
@@ -66,12 +71,13 @@ def aliyun_v3_canonical_request(
     headers: Mapping[str, str],
     payload_sha256: str,
     path: str = "/",
+    signed_names: Iterable[str] | None = None,
 ) -> tuple[str, str]:
     """The V3 CanonicalRequest and its SignedHeaders list ("V3 request body and signature")."""
     canonical_query = "&".join(
         f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(query.items())
     )
-    signed = _aliyun_v3_signed_headers(headers)
+    signed = _aliyun_v3_signed_headers(headers, signed_names)
     names = sorted(signed)
     canonical_headers = "".join(f"{name}:{signed[name]}\n" for name in names)
     signed_headers = ";".join(names)
@@ -88,10 +94,11 @@ def aliyun_v3_signature(
     payload_sha256: str,
     secret: str,
     path: str = "/",
+    signed_names: Iterable[str] | None = None,
 ) -> tuple[str, str]:
     """(hex signature, SignedHeaders) for ACS3-HMAC-SHA256: no key derivation, no `&`."""
     canonical_request, signed_headers = aliyun_v3_canonical_request(
-        method, query, headers, payload_sha256, path
+        method, query, headers, payload_sha256, path, signed_names
     )
     string_to_sign = "ACS3-HMAC-SHA256\n" + sha256_hex(canonical_request.encode("utf-8"))
     signature = _hmac_sha256(secret.encode("utf-8"), string_to_sign).hex()

@@ -1,0 +1,1 @@
+"""Provider-side HTTP servers that speak each provider's protocol, for tests and sandboxes."""
