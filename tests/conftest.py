@@ -240,6 +240,7 @@ async def run_sql(settings: Settings, statement: str, **params: Any) -> list[Any
 @pytest.fixture
 async def client_for() -> AsyncIterator[Any]:
     """`async with client_for(settings) as client` — the app in-process, lifespan included."""
+
     class _Factory:
         def __init__(self, settings: Settings) -> None:
             self._settings = settings

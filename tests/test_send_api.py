@@ -428,7 +428,6 @@ async def test_partial_acceptance_is_207(stack: Stack, client_for: Any) -> None:
 @pytest.mark.parametrize("kind", ["sqlite", "mariadb"])
 async def test_database_unreachable_is_503(client_for: Any, tmp_path: Any, kind: str) -> None:
     from conftest import free_port
-
     from smsgate.config import Settings
 
     url = {
