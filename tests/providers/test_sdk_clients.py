@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from smsgate.providers.simulators import aliyun as aliyun_sim
+from smsgate.providers.simulators import tencent as tencent_sim
 
 from .conftest import AK, SECRET, running
 
@@ -39,3 +40,54 @@ async def test_aliyun_sdk_send_sms_against_simulator() -> None:
     assert received["params"]["SignName"] == "阿里云短信测试"
     assert received["params"]["TemplateParam"] == '{"code":"1 2*3~4"}'
     assert received["headers"]["Authorization"].startswith("ACS3-HMAC-SHA256 ")
+
+
+async def test_tencent_sdk_send_sms_against_simulator() -> None:
+    credential = pytest.importorskip("tencentcloud.common.credential")
+    client_profile = pytest.importorskip("tencentcloud.common.profile.client_profile")
+    http_profile = pytest.importorskip("tencentcloud.common.profile.http_profile")
+    sms_client = pytest.importorskip("tencentcloud.sms.v20210111.sms_client")
+    sms_models = pytest.importorskip("tencentcloud.sms.v20210111.models")
+    async with running(tencent_sim.create_app) as simulator:
+        profile = client_profile.ClientProfile(
+            httpProfile=http_profile.HttpProfile(
+                endpoint=simulator.url.removeprefix("http://"), protocol="http"
+            )
+        )
+        client = sms_client.SmsClient(credential.Credential(AK, SECRET), "ap-guangzhou", profile)
+        request = sms_models.SendSmsRequest()
+        request.PhoneNumberSet = ["+8613800138000", "+8613800009001"]
+        request.SmsSdkAppId = "1400006666"
+        request.SignName = "腾讯云"
+        request.TemplateId = "449739"
+        request.TemplateParamSet = ["1234", "5"]
+        request.SessionContext = "sdk-ctx"
+        response: Any = await asyncio.to_thread(client.SendSms, request)
+    ok, bad = response.SendStatusSet
+    assert (ok.Code, ok.SessionContext) == ("Ok", "sdk-ctx")
+    assert ok.SerialNo.startswith("5000:")
+    assert bad.Code == "InvalidParameterValue.IncorrectPhoneNumber"
+    assert simulator.requests[0]["auth_ok"] is True
+
+
+async def test_tencent_sdk_with_wrong_key_gets_auth_failure() -> None:
+    credential = pytest.importorskip("tencentcloud.common.credential")
+    client_profile = pytest.importorskip("tencentcloud.common.profile.client_profile")
+    http_profile = pytest.importorskip("tencentcloud.common.profile.http_profile")
+    errors = pytest.importorskip("tencentcloud.common.exception.tencent_cloud_sdk_exception")
+    sms_client = pytest.importorskip("tencentcloud.sms.v20210111.sms_client")
+    sms_models = pytest.importorskip("tencentcloud.sms.v20210111.models")
+    async with running(tencent_sim.create_app) as simulator:
+        profile = client_profile.ClientProfile(
+            httpProfile=http_profile.HttpProfile(
+                endpoint=simulator.url.removeprefix("http://"), protocol="http"
+            )
+        )
+        client = sms_client.SmsClient(credential.Credential(AK, "bad"), "ap-guangzhou", profile)
+        request = sms_models.SendSmsRequest()
+        request.PhoneNumberSet = ["+8613800138000"]
+        request.SmsSdkAppId = "1400006666"
+        request.TemplateId = "449739"
+        with pytest.raises(errors.TencentCloudSDKException) as caught:
+            await asyncio.to_thread(client.SendSms, request)
+    assert caught.value.get_code() == "AuthFailure.SignatureFailure"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import random
 import time
 from collections import deque
@@ -154,3 +155,15 @@ def create_base_app(config: SimulatorConfig) -> web.Application:
     app.router.add_delete("/_sim/requests", _clear_requests)
     app.router.add_post("/_sim/outcomes", _force_outcome)
     return app
+
+
+def json_answer(
+    data: Any, status: int = 200, content_type: str = "application/json"
+) -> web.Response:
+    """A JSON answer with exactly the Content-Type the provider sends.
+
+    aiohttp's json_response appends `; charset=utf-8`; Tencent's SDK only parses errors
+    from an answer typed exactly `application/json`, as Tencent's servers send it.
+    """
+    body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    return web.Response(body=body, status=status, headers={"Content-Type": content_type})
