@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -440,6 +441,9 @@ async def test_database_unreachable_is_503(client_for: Any, tmp_path: Any, kind:
             json={"businessNo": "B-1", "phones": [PHONE], "params": ["1"]},
             headers={"Authorization": "Bearer A-1.secret"},
         )
+        # aiosqlite stops its worker thread after a failed connect without waiting for it;
+        # let it finish while this event loop still runs (else it reports a closed loop).
+        await asyncio.sleep(0.2)
     assert response.status_code == 503
     assert_envelope(response.json(), 503)
     assert "database" in response.json()["msg"]
