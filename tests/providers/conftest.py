@@ -35,7 +35,7 @@ async def running(
     create_app: Callable[[SimulatorConfig], web.Application], **config: Any
 ) -> AsyncIterator[RunningSimulator]:
     settings = SimulatorConfig(
-        access_key_id=AK, access_key_secret=SECRET, hang_seconds=1.0, **config
+        **{"access_key_id": AK, "access_key_secret": SECRET, "hang_seconds": 1.0, **config}
     )
     app = create_app(settings)
     server = TestServer(app, host="127.0.0.1", port=0)

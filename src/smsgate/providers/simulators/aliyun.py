@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import uuid
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from smsgate.providers.simulators.base import (
     STATE,
     SimulatorConfig,
     SimulatorState,
+    constant_time_equal,
     create_base_app,
     first_phone_outcome,
     hang,
@@ -105,7 +105,7 @@ def _verify_v3(request: web.Request, state: SimulatorState, body: bytes) -> dict
         request.path,
         signed_names,
     )
-    if not hmac.compare_digest(expected, fields["Signature"]):
+    if not constant_time_equal(expected, fields["Signature"]):
         raise _Rejected(
             400,
             "SignatureDoesNotMatch",
@@ -138,7 +138,7 @@ def _verify_v2(request: web.Request, state: SimulatorState, body: bytes) -> dict
         raise _Rejected(400, "InvalidSignatureMethod", "Specified signature method is not valid.")
     _check_fresh(state, _parse_time(params.get("Timestamp", "")), params.get("SignatureNonce", ""))
     expected = signing.aliyun_rpc_signature(params, state.config.access_key_secret, request.method)
-    if not hmac.compare_digest(expected, signature):
+    if not constant_time_equal(expected, signature):
         raise _Rejected(
             400,
             "SignatureDoesNotMatch",

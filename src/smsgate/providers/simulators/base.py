@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import hmac
 import json
 import random
 import time
@@ -167,3 +168,9 @@ def json_answer(
     """
     body = json.dumps(data, ensure_ascii=False).encode("utf-8")
     return web.Response(body=body, status=status, headers={"Content-Type": content_type})
+
+
+def constant_time_equal(expected: str, received: str) -> bool:
+    """Compare as UTF-8 bytes: hmac.compare_digest refuses non-ASCII str, and what a client
+    sends is arbitrary."""
+    return hmac.compare_digest(expected.encode("utf-8"), received.encode("utf-8"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import uuid
 from typing import Any
@@ -14,6 +13,7 @@ from smsgate.providers.simulators.base import (
     STATE,
     SimulatorConfig,
     SimulatorState,
+    constant_time_equal,
     create_base_app,
     hang,
     json_answer,
@@ -86,7 +86,7 @@ def _verify(request: web.Request, state: SimulatorState, body: bytes) -> tuple[s
         request.headers.get("Host", ""),
         body,
     )
-    if not hmac.compare_digest(expected, fields["Signature"]):
+    if not constant_time_equal(expected, fields["Signature"]):
         return (
             "AuthFailure.SignatureFailure",
             "The provided credentials could not be validated. Please check your signature.",
