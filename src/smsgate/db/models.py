@@ -164,3 +164,16 @@ class AdminUser(IdTimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="admin")
     status: Mapped[bool] = _status_column()
+
+
+class AuditLog(IdTimestampMixin, Base):
+    """Who changed which configuration, when, and what changed (never a secret's value)."""
+
+    __tablename__ = "sms_audit_log"
+    __table_args__ = (Index("ix_sms_audit_log_resource", "resource", "resource_key"),)
+
+    username: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    resource: Mapped[str] = mapped_column(String(32), nullable=False)
+    resource_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    changes: Mapped[str | None] = mapped_column(Text)  # JSON {field: [old, new]}
