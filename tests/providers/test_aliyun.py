@@ -156,3 +156,23 @@ async def test_connection_refused_is_retryable(session: aiohttp.ClientSession) -
     with pytest.raises(ProviderError) as caught:
         await AliyunAdapter(channel(url), session).send(make_request(["+8613800138000"]))
     assert caught.value.kind is ErrorKind.RETRYABLE
+
+
+async def test_unsigned_content_type_is_refused(session: aiohttp.ClientSession) -> None:
+    async with running(sim.create_app) as simulator:
+        adapter = AliyunAdapter(channel(simulator.url), session)
+        await adapter.send(make_request(["+8613800138000"]))
+        sent = simulator.requests[0]["headers"]
+        headers = {k: v for k, v in sent.items() if k.lower() not in ("content-length",)}
+        headers["Content-Type"] = "text/plain"
+        headers["x-acs-signature-nonce"] = "another-nonce"
+        auth = headers["Authorization"].replace("content-type;", "")
+        headers["Authorization"] = auth
+        async with session.post(
+            f"{simulator.url}/", params=simulator.requests[0]["query"], headers=headers
+        ) as resp:
+            answer = await resp.json(content_type=None)
+    assert sent["Content-Type"] == "application/x-www-form-urlencoded"
+    assert "content-type;host" in sent["Authorization"]
+    assert resp.status == 400
+    assert answer["Code"] == "IncompleteSignature"

@@ -117,6 +117,9 @@ class AliyunAdapter:
             "x-acs-date": signing.aliyun_timestamp(now),
             "x-acs-signature-nonce": nonce,
             "x-acs-content-sha256": signing.sha256_hex(body),
+            # Set (and so signed) explicitly: aiohttp would otherwise add an unsigned
+            # `application/octet-stream` to the empty body, and ACS3 signs content-type.
+            "content-type": "application/x-www-form-urlencoded",
         }
         token = self._config.ext.get("security_token")
         if token:

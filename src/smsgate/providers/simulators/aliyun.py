@@ -83,6 +83,8 @@ def _verify_v3(request: web.Request, state: SimulatorState, body: bytes) -> dict
         raise _Rejected(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found.")
     signed_names = fields["SignedHeaders"].split(";")
     required = {"host", "x-acs-action", "x-acs-version", "x-acs-date", "x-acs-signature-nonce"}
+    if "content-type" in request.headers:
+        required.add("content-type")  # ACS3: content-type is signed whenever it is sent
     if not required <= set(signed_names):
         raise _Rejected(400, "IncompleteSignature", "The request signature is incomplete.")
     content_hash = request.headers.get("x-acs-content-sha256", "")
