@@ -176,3 +176,19 @@ async def test_unsigned_content_type_is_refused(session: aiohttp.ClientSession) 
     assert "content-type;host" in sent["Authorization"]
     assert resp.status == 400
     assert answer["Code"] == "IncompleteSignature"
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+async def test_tricky_characters_survive_signing_on_the_wire(
+    session: aiohttp.ClientSession, version: str
+) -> None:
+    value = "码 1+2*3~4&5=6/😀"
+    async with running(sim.create_app) as simulator:
+        adapter = AliyunAdapter(channel(simulator.url, signature_version=version), session)
+        result = await adapter.send(
+            make_request(["+8613800138000"], params=(value,), sign_name="签名 *+~")
+        )
+    assert result.results[0].accepted
+    params = simulator.requests[0]["params"]
+    assert params["SignName"] == "签名 *+~"
+    assert json.loads(params["TemplateParam"]) == {"code": value}

@@ -147,3 +147,20 @@ async def test_missing_region_is_refused_before_any_call(session: aiohttp.Client
             await TencentAdapter(config, session).send(tencent_request(["+8613800138000"]))
     assert caught.value.code == "CHANNEL_MISCONFIGURED"
     assert simulator.requests == []
+
+
+async def test_non_ascii_params_are_signed_as_sent(session: aiohttp.ClientSession) -> None:
+    async with running(sim.create_app) as simulator:
+        result = await TencentAdapter(channel(simulator.url), session).send(
+            make_request(
+                ["+8613800138000"],
+                params=("张三 😀", "5"),
+                names=("1", "2"),
+                template="{1}{2}",
+                sign_name="腾讯云",
+            )
+        )
+    assert result.results[0].accepted
+    received = simulator.requests[0]
+    assert received["params"]["TemplateParamSet"] == ["张三 😀", "5"]
+    assert "张三" in received["body"]  # compact UTF-8, not \\u escapes
