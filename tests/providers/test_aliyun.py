@@ -192,3 +192,22 @@ async def test_tricky_characters_survive_signing_on_the_wire(
     params = simulator.requests[0]["params"]
     assert params["SignName"] == "签名 *+~"
     assert json.loads(params["TemplateParam"]) == {"code": value}
+
+
+@pytest.mark.parametrize("version", ["v3", "v2"])
+async def test_query_send_details_finds_our_out_id(
+    session: aiohttp.ClientSession, version: str
+) -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    async with running(sim.create_app) as simulator:
+        adapter = AliyunAdapter(channel(simulator.url, signature_version=version), session)
+        sent = await adapter.send(make_request(["+8613800138000"], correlation_id="req-9"))
+        today = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date()
+        details = await adapter.query_send_details("+8613800138000", today)
+        other_day = await adapter.query_send_details("+8613800138000", today - timedelta(days=1))
+    assert [(d.phone, d.out_id, d.send_status, d.err_code) for d in details] == [
+        ("8613800138000", "req-9", 3, "DELIVERED")
+    ]
+    assert other_day == []
+    assert sent.results[0].provider_message_id

@@ -91,3 +91,37 @@ async def test_tencent_sdk_with_wrong_key_gets_auth_failure() -> None:
         with pytest.raises(errors.TencentCloudSDKException) as caught:
             await asyncio.to_thread(client.SendSms, request)
     assert caught.value.get_code() == "AuthFailure.SignatureFailure"
+
+
+async def test_aliyun_sdk_query_send_details_against_simulator() -> None:
+    dysms = pytest.importorskip("alibabacloud_dysmsapi20170525.client")
+    dysms_models = pytest.importorskip("alibabacloud_dysmsapi20170525.models")
+    openapi_models = pytest.importorskip("alibabacloud_tea_openapi.models")
+    async with running(aliyun_sim.create_app) as simulator:
+        config = openapi_models.Config(
+            access_key_id=AK,
+            access_key_secret=SECRET,
+            endpoint=simulator.url.removeprefix("http://"),
+            protocol="http",
+        )
+        client = dysms.Client(config)
+        sent: Any = await asyncio.to_thread(
+            client.send_sms,
+            dysms_models.SendSmsRequest(
+                phone_numbers="13800138000",
+                sign_name="阿里云短信测试",
+                template_code="SMS_154950909",
+                out_id="sdk-2",
+            ),
+        )
+        day = simulator.state.sent[0]["send_date"][:10].replace("-", "")
+        details: Any = await asyncio.to_thread(
+            client.query_send_details,
+            dysms_models.QuerySendDetailsRequest(
+                phone_number="13800138000", send_date=day, page_size=10, current_page=1
+            ),
+        )
+    assert sent.body.code == "OK"
+    assert details.body.code == "OK"
+    (detail,) = details.body.sms_send_detail_dtos.sms_send_detail_dto
+    assert (detail.out_id, detail.send_status, detail.err_code) == ("sdk-2", 3, "DELIVERED")

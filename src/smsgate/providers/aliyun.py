@@ -9,7 +9,8 @@ legacy HMAC-SHA1 RPC signature), `region_id` (V2 `RegionId`, default `cn-hangzho
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
@@ -58,6 +59,20 @@ def classify_aliyun_code(code: str, http_status: int = 200) -> ErrorKind:
     return classify_http_status(http_status)
 
 
+@dataclass(frozen=True, slots=True)
+class AliyunSendDetail:
+    """One SmsSendDetailDTO of QuerySendDetails."""
+
+    phone: str
+    send_status: int  # 1 waiting for a receipt, 2 failed, 3 delivered
+    err_code: str  # DELIVERED on success, else the carrier's code
+    out_id: str
+    template_code: str
+    content: str
+    send_date: str
+    receive_date: str
+
+
 class AliyunAdapter:
     channel_no: ClassVar[str] = "AliYun"
     fee_scheme: ClassVar[FeeScheme] = FeeScheme.CHINESE
@@ -88,23 +103,64 @@ class AliyunAdapter:
         return params
 
     async def send(self, request: SendRequest) -> SendResult:
-        params = self._action_params(request)
-        # Signed afresh on every call: new timestamp and nonce (SignatureNonceUsed otherwise).
-        now = datetime.now(UTC)
-        nonce = uuid.uuid4().hex
-        if self._v2:
-            url, body, headers = self._sign_v2("SendSms", params, now, nonce)
-        else:
-            url, body, headers = self._sign_v3("SendSms", params, now, nonce)
-        answer = await post(self._session, url, body, headers, self._timeout)
-        data = self._parse(answer.status, answer.headers, answer.body)
+        data, raw = await self._call("SendSms", self._action_params(request))
         biz_id = str(data.get("BizId", "")) or None
         # SendSms reports one BizId for the whole request, not one per number.
         results = [
             PhoneResult(phone, True, "OK", str(data.get("Message", "OK")), biz_id)
             for phone in request.phones
         ]
-        return SendResult(results, answer.body)
+        return SendResult(results, raw)
+
+    async def query_send_details(
+        self,
+        phone: str,
+        send_date: date,
+        biz_id: str | None = None,
+        page_size: int = 50,
+        current_page: int = 1,
+    ) -> list[AliyunSendDetail]:
+        """QuerySendDetails: what happened to messages to `phone` on `send_date`.
+
+        Reconciles an AMBIGUOUS send (SendSms has no idempotency key): look for our OutId
+        before sending again. Dates within the last 30 days; at most 50 per page.
+        """
+        params = {
+            "PhoneNumber": national_digits(phone),
+            "SendDate": send_date.strftime("%Y%m%d"),
+            "PageSize": str(page_size),
+            "CurrentPage": str(current_page),
+        }
+        if biz_id:
+            params["BizId"] = biz_id
+        data, _ = await self._call("QuerySendDetails", params)
+        container = data.get("SmsSendDetailDTOs") or {}
+        items = container.get("SmsSendDetailDTO") or [] if isinstance(container, dict) else []
+        return [
+            AliyunSendDetail(
+                phone=str(item.get("PhoneNum", "")),
+                send_status=int(item.get("SendStatus", 0)),
+                err_code=str(item.get("ErrCode", "")),
+                out_id=str(item.get("OutId", "")),
+                template_code=str(item.get("TemplateCode", "")),
+                content=str(item.get("Content", "")),
+                send_date=str(item.get("SendDate", "")),
+                receive_date=str(item.get("ReceiveDate", "")),
+            )
+            for item in items
+            if isinstance(item, dict)
+        ]
+
+    async def _call(self, action: str, params: dict[str, str]) -> tuple[dict[str, Any], str]:
+        # Signed afresh on every call: new timestamp and nonce (SignatureNonceUsed otherwise).
+        now = datetime.now(UTC)
+        nonce = uuid.uuid4().hex
+        if self._v2:
+            url, body, headers = self._sign_v2(action, params, now, nonce)
+        else:
+            url, body, headers = self._sign_v3(action, params, now, nonce)
+        answer = await post(self._session, url, body, headers, self._timeout)
+        return self._parse(answer.status, answer.headers, answer.body), answer.body
 
     def _sign_v3(
         self, action: str, query: dict[str, str], now: datetime, nonce: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from aiohttp import web
@@ -22,6 +22,8 @@ from smsgate.providers.simulators.base import (
 )
 
 MAX_SKEW_SECONDS = 15 * 60  # "more than 15 minutes off is rejected" (signature docs)
+# SendDate in QuerySendDetails answers is Beijing time.
+_BEIJING = timezone(timedelta(hours=8))
 
 _OUTCOME_ANSWERS = {
     "permanent": ("isv.MOBILE_NUMBER_ILLEGAL", "非法手机号"),
@@ -162,9 +164,54 @@ async def _rpc(request: web.Request) -> web.Response:
         return _error(request, exc.status, exc.code, exc.message)
     record(request)["auth_ok"] = True
     record(request)["params"] = params
-    if params.get("Action") != "SendSms":
-        return _error(request, 404, "InvalidAction.NotFound", "Specified api is not found.")
-    return await _send_sms(request, state, params)
+    if params.get("Action") == "SendSms":
+        return await _send_sms(request, state, params)
+    if params.get("Action") == "QuerySendDetails":
+        return _query_send_details(request, state, params)
+    return _error(request, 404, "InvalidAction.NotFound", "Specified api is not found.")
+
+
+def _query_send_details(
+    request: web.Request, state: SimulatorState, params: dict[str, str]
+) -> web.Response:
+    for name in ("PhoneNumber", "SendDate", "PageSize", "CurrentPage"):
+        if not params.get(name):
+            return _error(request, 400, f"Missing{name}", f"{name} is mandatory for this action.")
+    if not params["PageSize"].isdigit() or not 1 <= int(params["PageSize"]) <= 50:
+        return _business(request, "isv.INVALID_PARAMETERS", "PageSize 取值 1-50")
+    matches = [
+        m
+        for m in state.sent
+        if m["phone"] == params["PhoneNumber"]
+        and m["send_date"].replace("-", "")[:8] == params["SendDate"]
+        and (not params.get("BizId") or m["biz_id"] == params["BizId"])
+    ]
+    size, page = int(params["PageSize"]), int(params["CurrentPage"])
+    page_items = matches[(page - 1) * size : page * size]
+    record(request)["answer_code"] = "OK"
+    return web.json_response(
+        {
+            "Code": "OK",
+            "Message": "OK",
+            "RequestId": str(uuid.uuid4()).upper(),
+            "TotalCount": len(matches),
+            "SmsSendDetailDTOs": {
+                "SmsSendDetailDTO": [
+                    {
+                        "PhoneNum": m["phone"],
+                        "SendStatus": 3,
+                        "ErrCode": "DELIVERED",
+                        "OutId": m["out_id"],
+                        "TemplateCode": m["template_code"],
+                        "Content": m["content"],
+                        "SendDate": m["send_date"],
+                        "ReceiveDate": m["send_date"],
+                    }
+                    for m in page_items
+                ]
+            },
+        }
+    )
 
 
 async def _send_sms(
@@ -189,10 +236,23 @@ async def _send_sms(
     elif outcome is not None:
         code, message = _OUTCOME_ANSWERS[outcome]
         return _business(request, code, message)
+    biz_id = f"{900619746936498440 + state.next_id()}^0"
+    sent_at = datetime.now(UTC).astimezone(_BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+    for phone in phones:
+        state.sent.append(
+            {
+                "biz_id": biz_id,
+                "phone": phone,
+                "out_id": params.get("OutId", ""),
+                "template_code": params["TemplateCode"],
+                "content": f"【{params['SignName']}】{params.get('TemplateParam', '')}",
+                "send_date": sent_at,
+            }
+        )
     answer: dict[str, Any] = {
         "Code": "OK",
         "Message": "OK",
-        "BizId": f"{900619746936498440 + state.next_id()}^0",
+        "BizId": biz_id,
         "RequestId": str(uuid.uuid4()).upper(),
     }
     record(request)["answer_code"] = "OK"

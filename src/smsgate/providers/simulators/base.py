@@ -56,6 +56,7 @@ class SimulatorState:
     requests: list[dict[str, Any]] = field(default_factory=list)
     forced: deque[str] = field(default_factory=deque)
     seen_nonces: set[str] = field(default_factory=set)
+    sent: list[dict[str, Any]] = field(default_factory=list)  # accepted messages, for queries
     rng: random.Random = field(default_factory=random.Random)
     sequence: int = 0
 
