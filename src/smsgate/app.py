@@ -18,6 +18,7 @@ from smsgate.crypto import SecretBox
 from smsgate.db.session import create_engine
 from smsgate.limits.base import RateLimiter
 from smsgate.limits.memory import MemoryRateLimiter
+from smsgate.limits.phones import MemoryPhoneLimiter, PhoneLimiter, RedisPhoneLimiter
 from smsgate.limits.redis import RedisRateLimiter
 from smsgate.sending.service import SendingService
 
@@ -32,13 +33,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         redis: Redis | None = None
         limiter: RateLimiter
+        phone_limiter: PhoneLimiter
         if settings.redis_url:
             redis = Redis.from_url(
                 settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
             )
             limiter = RedisRateLimiter(redis, settings.redis_key_prefix)
+            phone_limiter = RedisPhoneLimiter(redis, settings.redis_key_prefix)
         else:
             limiter = MemoryRateLimiter()
+            phone_limiter = MemoryPhoneLimiter()
         # One pooled session per process: a connection pool per provider host, keep-alive,
         # and DNS caching (DESIGN.md §7).
         http = aiohttp.ClientSession(
@@ -53,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.redis = redis
         app.state.http = http
-        app.state.sending = SendingService(settings, engine, limiter, http, SecretBox(secret))
+        app.state.sending = SendingService(
+            settings, engine, limiter, http, SecretBox(secret), phone_limiter=phone_limiter
+        )
         try:
             yield
         finally:

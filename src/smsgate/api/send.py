@@ -21,9 +21,11 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
         400: "malformed body, invalid phone, wrong number of params, too many phones",
         401: "missing or wrong app key",
         402: "quota exhausted",
-        403: "app, business, template, signature or channel disabled, or not this app's",
+        403: "app, business, template, signature or channel disabled, or not this app's; "
+        "or every phone is on the blocklist",
         404: "unknown businessNo",
-        429: "per-minute limit reached (Retry-After says when to retry)",
+        429: "the app's per-minute limit, or every phone's per-phone limit, was reached "
+        "(Retry-After says when to retry)",
         502: "the provider rejected every phone",
         503: "database or Redis unavailable; nothing was sent",
         504: "the provider timed out; records left UNKNOWN",
@@ -57,10 +59,14 @@ async def send_message(
     body = parse_send_body(await request.body())
     outcome = await service.send_message(app, body)
     accepted = outcome.code == 200
+    headers = None
+    if outcome.retry_after_seconds is not None:
+        headers = {"Retry-After": str(outcome.retry_after_seconds)}
     return envelope(
         outcome.code,
         outcome.msg,
         data=200 if accepted else None,
         request_id=outcome.request_id,
+        headers=headers,
         results=[result.as_json() for result in outcome.results],
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smsgate.limits.phones import PhoneWindow
 from smsgate.providers.base import ChannelConfig
 
 
@@ -23,3 +24,10 @@ class Route:
     provider_no: str
     channel_enabled: bool | None  # None: the channel does not exist
     channel: ChannelConfig | None
+    # Anti-abuse settings of the business (docs/anti-abuse.md), defaults already applied
+    # to the windows; the code settings stay as stored (None: the default).
+    is_verification: bool = False
+    phone_windows: tuple[PhoneWindow, ...] = ()
+    code_length: int | None = None
+    code_alphabet: str | None = None
+    code_ttl_seconds: int | None = None

@@ -120,6 +120,19 @@ class BusinessConfig(IdTimestampMixin, Base):
     remark: Mapped[str | None] = mapped_column(String(255))
     ext_json: Mapped[str | None] = mapped_column(Text)
     status: Mapped[bool] = _status_column()
+    # Anti-abuse (docs/anti-abuse.md). A verification-code business (registration, login)
+    # gets per-phone limits of 1/5/10 per minute/hour/day unless set; others none.
+    is_verification: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("0")
+    )
+    # Messages to one phone per window; NULL: the default above, 0: no limit for the window.
+    phone_limit_minute: Mapped[int | None] = mapped_column(Integer)
+    phone_limit_hour: Mapped[int | None] = mapped_column(Integer)
+    phone_limit_day: Mapped[int | None] = mapped_column(Integer)
+    # Verification codes issued for this business; NULL: 6 digits, valid 300 s.
+    code_length: Mapped[int | None] = mapped_column(SmallInteger)
+    code_alphabet: Mapped[str | None] = mapped_column(String(64))
+    code_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
 class SendLog(IdTimestampMixin, Base):

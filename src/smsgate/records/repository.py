@@ -10,7 +10,7 @@ from sqlalchemy import Table, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.db.base import utcnow
-from smsgate.db.models import SendLog
+from smsgate.db.models import SendLog, SendStatus
 
 _log = cast(Table, SendLog.__table__)
 
@@ -57,7 +57,9 @@ async def finish_records(
     if not outcomes:
         return
     values: dict[str, Any] = {name: _grouped_case(outcomes, name) for name in _OUTCOME_COLUMNS}
-    where = [_log.c.request_id == request_id]
+    # Only records still SENDING: phones refused by the gateway (blocklist, per-phone limits)
+    # were written FAILED in the same insert and must keep that.
+    where = [_log.c.request_id == request_id, _log.c.status == int(SendStatus.SENDING)]
     if len(outcomes) == 1:
         where.append(_log.c.phone_number == outcomes[0].phone)
     values["updated_at"] = utcnow()

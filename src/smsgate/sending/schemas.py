@@ -68,6 +68,7 @@ class PhoneOutcome:
     code: str
     message: str
     provider_message_id: str | None = None
+    retry_after_seconds: int | None = None  # phones refused by a per-phone limit
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class PhoneOutcome:
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
     request_id: str
-    code: int  # 200, 207, 502 or 504
+    code: int  # 200, 207, 502 or 504; 429 or 403 when the gateway refused every phone
     msg: str
     results: list[PhoneOutcome]
+    retry_after_seconds: int | None = None  # sent as Retry-After with a 429

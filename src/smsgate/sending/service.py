@@ -36,6 +36,7 @@ from smsgate.errors import (
     Unauthorized,
 )
 from smsgate.limits.base import RateLimiter
+from smsgate.limits.phones import PhoneLimiter, business_phone_windows
 from smsgate.providers.base import (
     ChannelConfig,
     ErrorKind,
@@ -55,6 +56,8 @@ from smsgate.sending.schemas import PhoneOutcome, SendMessageBody, SendOutcome
 log = logging.getLogger("smsgate.sending")
 
 RATE_WINDOW_MS = 60_000
+# Per-phone result codes of phones the gateway refused itself (no provider call, no fee).
+PHONE_RATE_LIMITED = "PHONE_RATE_LIMITED"
 MAX_CONTENT_CHARS = 1000
 V = TypeVar("V")
 _DB_DOWN = (OperationalError, PoolTimeoutError, OSError)
@@ -82,10 +85,13 @@ class SendingService:
         limiter: RateLimiter,
         http: aiohttp.ClientSession,
         secrets: SecretBox,
+        *,
+        phone_limiter: PhoneLimiter,
     ) -> None:
         self._settings = settings
         self._engine = engine
         self._limiter = limiter
+        self._phone_limiter = phone_limiter
         self._http = http
         self._secrets = secrets
         ttl = settings.config_cache_ttl_seconds
@@ -166,6 +172,16 @@ class SendingService:
             provider_no=m["provider_no"] or "",
             channel_enabled=None if m["channel_status"] is None else bool(m["channel_status"]),
             channel=channel,
+            is_verification=bool(m["is_verification"]),
+            phone_windows=business_phone_windows(
+                bool(m["is_verification"]),
+                m["phone_limit_minute"],
+                m["phone_limit_hour"],
+                m["phone_limit_day"],
+            ),
+            code_length=m["code_length"],
+            code_alphabet=m["code_alphabet"],
+            code_ttl_seconds=m["code_ttl_seconds"],
         )
         names: list[str] | None = None
         problem = None
@@ -237,19 +253,34 @@ class SendingService:
         fee = count_segments(content, adapter.fee_scheme, route.sign_name)
         request_id = str(uuid.uuid4())
 
-        reservation = await self._take_rate(app, len(phones))
+        # Phones the gateway refuses itself: recorded FAILED, never sent, never billed.
+        refused: dict[str, PhoneOutcome] = {}
+        limited = await self._take_phone_limits(route, phones, request_id, refused)
+        allowed = [phone for phone in phones if phone not in refused]
+        if not allowed:
+            await self._record_refused(app, route, request_id, refused, params, content)
+            return _refused_summary(request_id, [refused[phone] for phone in phones])
+
         try:
-            await self._record_and_reserve(app, route, request_id, phones, params, content, fee)
+            reservation = await self._take_rate(app, len(allowed))
+            try:
+                await self._record_and_reserve(
+                    app, route, request_id, allowed, params, content, fee, refused
+                )
+            except BaseException:
+                if reservation is not None:
+                    await self._give_back_rate(app, reservation)
+                raise
         except BaseException:
-            if reservation is not None:
-                await self._give_back_rate(app, reservation)
+            await self._give_back_phone_limits(route, limited, request_id)
             raise
 
-        outcomes, bodies, body_by_phone = await self._dispatch(
-            adapter, route, request_id, phones, params, names, content, fee
+        sent, bodies, body_by_phone = await self._dispatch(
+            adapter, route, request_id, allowed, params, names, content, fee
         )
-        await self._finish(app, request_id, outcomes, body_by_phone, fee)
-        return _summarise(request_id, outcomes, bodies)
+        await self._finish(app, request_id, sent, body_by_phone, fee)
+        by_phone = {outcome.phone: outcome for outcome in sent} | refused
+        return _summarise(request_id, [by_phone[phone] for phone in phones], sent, bodies)
 
     def _validate_phones(self, raw_phones: list[str]) -> list[str]:
         if not raw_phones or not any(p.strip() for p in raw_phones):
@@ -269,6 +300,81 @@ class SendingService:
             seen.add(phone)
             phones.append(phone)
         return phones
+
+    async def _take_phone_limits(
+        self,
+        route: Route,
+        phones: list[str],
+        request_id: str,
+        refused: dict[str, PhoneOutcome],
+    ) -> list[str]:
+        """Take the business's per-phone windows for every phone not refused yet.
+
+        One limiter call for all phones (one Redis round trip). Phones over a limit go into
+        `refused`; the phones taken are returned so they can be given back if the request
+        is refused as a whole later (quota, app rate, database).
+        """
+        windows = route.phone_windows
+        candidates = [phone for phone in phones if phone not in refused]
+        if not windows or not candidates:
+            return []
+        try:
+            decisions = await self._phone_limiter.acquire_phones(
+                route.business_no, candidates, windows, request_id
+            )
+        except (RedisError, OSError) as exc:
+            raise ServiceUnavailable("Redis is unavailable; nothing was sent") from exc
+        taken = []
+        for decision in decisions:
+            if decision.allowed:
+                taken.append(decision.phone)
+                continue
+            window = decision.window
+            assert window is not None  # noqa: S101 - a refusal always names its window
+            retry = max(1, math.ceil(decision.retry_after_ms / 1000))
+            refused[decision.phone] = PhoneOutcome(
+                decision.phone,
+                SendStatus.FAILED,
+                0,
+                PHONE_RATE_LIMITED,
+                f"{decision.phone} reached the limit of {window.limit} message(s) per "
+                f"{window.name} to one phone of business {route.business_no} "
+                f"(phone_limit_{window.name}); retry after {retry} s",
+                retry_after_seconds=retry,
+            )
+        return taken
+
+    async def _give_back_phone_limits(
+        self, route: Route, phones: list[str], request_id: str
+    ) -> None:
+        if not phones:
+            return
+        try:
+            await self._phone_limiter.release_phones(route.business_no, phones, request_id)
+        except (RedisError, OSError):
+            log.warning("could not give back per-phone limits of business %s", route.business_no)
+
+    async def _record_refused(
+        self,
+        app: AppSnapshot,
+        route: Route,
+        request_id: str,
+        refused: dict[str, PhoneOutcome],
+        params: Sequence[str],
+        content: str,
+    ) -> None:
+        """Write the FAILED records of a request whose every phone was refused.
+
+        Best effort: the refusal is the answer the caller needs even when the database is
+        down (a 503 would invite a retry that is refused again).
+        """
+        try:
+            async with self._engine.begin() as conn:
+                await records_repo.insert_records(
+                    conn, _refused_rows(app, route, request_id, refused, params, content)
+                )
+        except Exception:
+            log.exception("could not record the refused phones of request %s", request_id)
 
     async def _take_rate(self, app: AppSnapshot, count: int) -> str | None:
         if app.current_limiting <= 0:
@@ -303,9 +409,11 @@ class SendingService:
         params: Sequence[str],
         content: str,
         fee: int,
+        refused: dict[str, PhoneOutcome],
     ) -> None:
         """Write the SENDING records and take the quota in one transaction: both or neither.
 
+        The records of phones the gateway refused (FAILED, fee 0) go into the same insert.
         The quota UPDATE comes last so the app row stays locked only until the commit.
         """
         params_json = orjson.dumps(list(params)).decode()
@@ -326,6 +434,7 @@ class SendingService:
             }
             for phone in phones
         ]
+        rows += _refused_rows(app, route, request_id, refused, params, content)
         needed = fee * len(phones)
         try:
             async with self._engine.begin() as conn:
@@ -443,6 +552,34 @@ class SendingService:
             log.exception("could not record the outcome of request %s", request_id)
 
 
+def _refused_rows(
+    app: AppSnapshot,
+    route: Route,
+    request_id: str,
+    refused: dict[str, PhoneOutcome],
+    params: Sequence[str],
+    content: str,
+) -> list[dict[str, object]]:
+    params_json = orjson.dumps(list(params)).decode()
+    return [
+        {
+            "request_id": request_id,
+            "app_no": app.app_no,
+            "business_no": route.business_no,
+            "template_no": route.template_no,
+            "provider_no": route.provider_no,
+            "status": int(SendStatus.FAILED),
+            "fee": 0,
+            "phone_number": outcome.phone,
+            "message": outcome.message[:512],
+            "code": outcome.code,
+            "content": content,
+            "params": params_json,
+        }
+        for outcome in refused.values()
+    ]
+
+
 def _parse_ext(ext_json: str | None) -> dict[str, object]:
     if not ext_json:
         return {}
@@ -492,7 +629,27 @@ def _batch_outcomes(
     return outcomes, answer.raw
 
 
-def _summarise(request_id: str, outcomes: list[PhoneOutcome], bodies: list[str]) -> SendOutcome:
+def _refused_summary(request_id: str, outcomes: list[PhoneOutcome]) -> SendOutcome:
+    """Every phone was refused by the gateway: 429 when a retry can help, else 403."""
+    limited = [o for o in outcomes if o.code == PHONE_RATE_LIMITED]
+    if limited:
+        retry = max(o.retry_after_seconds or 1 for o in limited)
+        if len(outcomes) == 1:
+            msg = limited[0].message
+        else:
+            msg = (
+                f"every phone was refused; {len(limited)} reached a per-phone limit "
+                f"({limited[0].message})"
+            )
+        return SendOutcome(request_id, 429, msg, outcomes, retry_after_seconds=retry)
+    first = outcomes[0]
+    return SendOutcome(request_id, 403, f"every phone was refused ({first.message})", outcomes)
+
+
+def _summarise(
+    request_id: str, outcomes: list[PhoneOutcome], sent: list[PhoneOutcome], bodies: list[str]
+) -> SendOutcome:
+    """`outcomes` has every phone in request order; `sent` those the provider was asked for."""
     submitted = sum(1 for o in outcomes if o.status is SendStatus.SUBMITTED)
     unknown = sum(1 for o in outcomes if o.status is SendStatus.UNKNOWN)
     raw = bodies[0] if len(bodies) == 1 else "[" + ",".join(b or "null" for b in bodies) + "]"
@@ -501,7 +658,7 @@ def _summarise(request_id: str, outcomes: list[PhoneOutcome], bodies: list[str])
     if submitted:
         return SendOutcome(request_id, 207, raw, outcomes)
     if unknown:
-        first = next(o for o in outcomes if o.status is SendStatus.UNKNOWN)
+        first = next(o for o in sent if o.status is SendStatus.UNKNOWN)
         return SendOutcome(
             request_id,
             504,
@@ -509,7 +666,7 @@ def _summarise(request_id: str, outcomes: list[PhoneOutcome], bodies: list[str])
             "the message may have been sent, so its record is left UNKNOWN",
             outcomes,
         )
-    first = outcomes[0]
+    first = sent[0]
     return SendOutcome(
         request_id,
         502,
