@@ -32,7 +32,19 @@ MARIADB_HOST = os.environ.get("SMSGATE_TEST_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("SMSGATE_TEST_MARIADB_PORT", "3306"))
 MARIADB_USER = os.environ.get("SMSGATE_TEST_MARIADB_USER", "root")
 REDIS_URL = os.environ.get("SMSGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
 REQUIRE_SERVICES = os.environ.get("SMSGATE_TEST_REQUIRE_SERVICES") == "1"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """In CI (SMSGATE_TEST_REQUIRE_SERVICES=1) a skip of any kind is a failure: a missing
+    service or SDK must never let a test pass silently."""
+    outcome = yield
+    report = outcome.get_result()
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under SMSGATE_TEST_REQUIRE_SERVICES=1: {report.longrepr}"
 
 
 def _reachable(host: str, port: int) -> bool:
@@ -98,6 +110,7 @@ class Stack:
             "database_url": self.database_url,
             "redis_url": self.redis_url,
             "redis_key_prefix": f"smsgate-test:{secrets.token_hex(4)}:",
+            "secret_key": TEST_SECRET_KEY,
         }
         values.update(overrides)
         return Settings(**values)
@@ -109,6 +122,7 @@ class Stack:
             if not k.startswith("SMSGATE_") or k.startswith("SMSGATE_TEST")
         }
         env["SMSGATE_DATABASE_URL"] = self.database_url
+        env["SMSGATE_SECRET_KEY"] = TEST_SECRET_KEY
         if self.redis_url:
             env["SMSGATE_REDIS_URL"] = self.redis_url
         env.update(extra)
@@ -237,20 +251,35 @@ async def run_sql(settings: Settings, statement: str, **params: Any) -> list[Any
         await engine.dispose()
 
 
+# Every channel the tests create with a secret uses this one; no response may ever contain it.
+PROVIDER_SECRET = "sk-TEST-provider-secret-7f3a9c1e"
+
+
+async def assert_no_secret_leaks(response: httpx.Response) -> None:
+    """Scans every response of every in-process client in the suite for the known secret."""
+    body = await response.aread()
+    assert PROVIDER_SECRET.encode() not in body, f"provider secret leaked by {response.url}"
+    assert PROVIDER_SECRET not in str(response.headers)
+
+
 @pytest.fixture
 async def client_for() -> AsyncIterator[Any]:
     """`async with client_for(settings) as client` — the app in-process, lifespan included."""
 
     class _Factory:
-        def __init__(self, settings: Settings) -> None:
+        def __init__(self, settings: Settings, client_ip: str = "127.0.0.1") -> None:
             self._settings = settings
+            self._client_ip = client_ip
 
         async def __aenter__(self) -> httpx.AsyncClient:
             app = create_app(self._settings)
             self._lifespan = LifespanManager(app)
             await self._lifespan.__aenter__()
+            transport = httpx.ASGITransport(app=self._lifespan.app, client=(self._client_ip, 50000))
             self._client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=self._lifespan.app), base_url="http://gw"
+                transport=transport,
+                base_url="http://gw",
+                event_hooks={"response": [assert_no_secret_leaks]},
             )
             return self._client
 

@@ -11,15 +11,20 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from smsgate import __version__
-from smsgate.api import health, send
+from smsgate.api import admin, health, send
 from smsgate.api.errors import install_error_handlers
+from smsgate.auth.service import AuthService
+from smsgate.blocklist.service import BlocklistService
 from smsgate.config import Settings, get_settings
 from smsgate.crypto import SecretBox
-from smsgate.db.session import create_engine
-from smsgate.limits.base import RateLimiter
-from smsgate.limits.memory import MemoryRateLimiter
+from smsgate.db.session import create_engine, create_sessionmaker
+from smsgate.invalidation import ConfigBus
+from smsgate.limits.base import FailureCounter, RateLimiter
+from smsgate.limits.memory import MemoryFailureCounter, MemoryRateLimiter
 from smsgate.limits.phones import MemoryPhoneLimiter, PhoneLimiter, RedisPhoneLimiter
-from smsgate.limits.redis import RedisRateLimiter
+from smsgate.limits.redis import RedisFailureCounter, RedisRateLimiter
+from smsgate.management.service import ConfigService
+from smsgate.records.service import RecordService
 from smsgate.sending.service import SendingService
 
 log = logging.getLogger("smsgate")
@@ -34,15 +39,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis: Redis | None = None
         limiter: RateLimiter
         phone_limiter: PhoneLimiter
+        failures: FailureCounter
         if settings.redis_url:
             redis = Redis.from_url(
                 settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
             )
             limiter = RedisRateLimiter(redis, settings.redis_key_prefix)
             phone_limiter = RedisPhoneLimiter(redis, settings.redis_key_prefix)
+            failures = RedisFailureCounter(redis, settings.redis_key_prefix)
         else:
             limiter = MemoryRateLimiter()
             phone_limiter = MemoryPhoneLimiter()
+            failures = MemoryFailureCounter()
+        sessions = create_sessionmaker(engine)
+        bus = ConfigBus(redis, settings.redis_key_prefix)
         # One pooled session per process: a connection pool per provider host, keep-alive,
         # and DNS caching (DESIGN.md §7).
         http = aiohttp.ClientSession(
@@ -53,16 +63,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
         )
         secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        blocklist = BlocklistService(engine, settings.default_region)
+        app.state.blocklist = blocklist
         app.state.settings = settings
         app.state.engine = engine
         app.state.redis = redis
         app.state.http = http
-        app.state.sending = SendingService(
-            settings, engine, limiter, http, SecretBox(secret), phone_limiter=phone_limiter
+        secrets = SecretBox(secret)
+        sending = SendingService(
+            settings,
+            engine,
+            limiter,
+            http,
+            secrets,
+            phone_limiter=phone_limiter,
+            blocklist=blocklist,
         )
+        bus.subscribe(sending.invalidate_config)
+        app.state.sending = sending
+        app.state.bus = bus
+        app.state.auth = AuthService(sessions, failures, secret)
+        app.state.config = ConfigService(sessions, secrets, bus)
+        app.state.records = RecordService(engine)
+        await bus.start()
         try:
             yield
         finally:
+            await bus.stop()
             await http.close()
             await limiter.close()
             if redis is not None:
@@ -78,6 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(send.router, tags=["send"])
     app.include_router(health.router, tags=["health"])
+    app.include_router(admin.router)
     return app
 
 

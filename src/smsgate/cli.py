@@ -9,12 +9,14 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsgate.config import Settings, get_settings
 from smsgate.db import migrate
 from smsgate.db.session import create_engine, create_sessionmaker
 from smsgate.errors import GatewayError
+from smsgate.providers.simulators.cli import simulate_cli
 
 T = TypeVar("T")
 
@@ -29,6 +31,7 @@ app_cli = typer.Typer(help="Applications that call the send API.", no_args_is_he
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(app_cli, name="app")
+cli.add_typer(simulate_cli, name="simulate")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -82,6 +85,16 @@ def serve(
     import uvicorn
 
     settings = get_settings()
+    if settings.secret_key is None:
+        if not demo:
+            raise _fail(
+                "SMSGATE_SECRET_KEY is not set. It encrypts provider secrets and signs console "
+                "sessions; make one with\n  python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'\nand export SMSGATE_SECRET_KEY=<it> "
+                "(keep it: without it stored provider secrets cannot be read). "
+                "`smsgate serve --demo` runs without one."
+            )
+        settings = _with_demo_secret(settings)
     if workers > 1 and not settings.redis_url:
         raise _fail(
             f"--workers {workers} needs SMSGATE_REDIS_URL: without Redis each process would keep "
@@ -119,6 +132,21 @@ def serve(
         from smsgate.app import create_app
 
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+
+
+def _with_demo_secret(settings: Settings) -> Settings:
+    """The demo keeps a generated secret key in smsgate-demo.key beside its database."""
+    import os
+    import secrets
+    from pathlib import Path
+
+    path = Path.cwd() / "smsgate-demo.key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+        path.chmod(0o600)
+    key = path.read_text(encoding="utf-8").strip()
+    os.environ["SMSGATE_SECRET_KEY"] = key  # for --workers processes, which read the env
+    return settings.model_copy(update={"secret_key": SecretStr(key)})
 
 
 @db_cli.command("upgrade")

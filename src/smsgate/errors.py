@@ -45,3 +45,9 @@ class ServiceUnavailable(GatewayError):
     """The database or Redis cannot be reached; nothing was written."""
 
     status = 503
+
+
+class Conflict(GatewayError):
+    """The change would break a reference or duplicate a key (409 naming what)."""
+
+    status = 409

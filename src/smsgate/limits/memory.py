@@ -73,3 +73,29 @@ class MemoryRateLimiter:
 
     async def close(self) -> None:
         self._windows.clear()
+
+
+class MemoryFailureCounter:
+    def __init__(self) -> None:
+        self._counts: dict[str, tuple[int, int]] = {}  # key -> (count, expires at ms)
+
+    def _live(self, key: str) -> tuple[int, int] | None:
+        entry = self._counts.get(key)
+        if entry is not None and entry[1] <= time.monotonic_ns() // 1_000_000:
+            del self._counts[key]
+            return None
+        return entry
+
+    async def failures(self, key: str) -> int:
+        entry = self._live(key)
+        return entry[0] if entry else 0
+
+    async def add_failure(self, key: str, window_ms: int) -> int:
+        entry = self._live(key)
+        now = time.monotonic_ns() // 1_000_000
+        count, expires = (entry[0] + 1, entry[1]) if entry else (1, now + window_ms)
+        self._counts[key] = (count, expires)
+        return count
+
+    async def reset(self, key: str) -> None:
+        self._counts.pop(key, None)

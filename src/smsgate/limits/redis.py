@@ -47,3 +47,28 @@ class RedisRateLimiter:
 
     async def close(self) -> None:
         """The Redis client belongs to the app; nothing of our own to close."""
+
+
+class RedisFailureCounter:
+    """INCR with an expiry set by the first failure: one window per lock-out period."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    def _key(self, key: str) -> str:
+        return f"{self._prefix}fail:{key}"
+
+    async def failures(self, key: str) -> int:
+        value = await self._redis.get(self._key(key))
+        return int(value or 0)
+
+    async def add_failure(self, key: str, window_ms: int) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(self._key(key))
+            pipe.pexpire(self._key(key), window_ms, nx=True)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def reset(self, key: str) -> None:
+        await self._redis.delete(self._key(key))

@@ -1,0 +1,1 @@
+"""Admin authentication: users, bearer tokens, login throttling, roles."""

@@ -1,0 +1,1 @@
+"""Configuration management: channels, signatures, templates, apps and businesses."""
