@@ -251,6 +251,7 @@ for _resource in RESOURCES.values():
 
 
 def _record_filter(
+    region: str,
     phone: str | None,
     app_no: str | None,
     business_no: str | None,
@@ -264,7 +265,7 @@ def _record_filter(
 
     if phone and not phone.startswith("+"):
         with contextlib.suppress(PhoneError):  # search for what was typed, then
-            phone = normalise_phone(phone, "CN")
+            phone = normalise_phone(phone, region)
     return RecordFilter(
         phone=phone or None,
         app_no=app_no or None,
@@ -284,6 +285,7 @@ def _naive_utc(value: datetime | None) -> datetime | None:
 
 
 async def record_filter(
+    request: Request,
     phone: Annotated[str | None, Query(max_length=32)] = None,
     app_no: Annotated[str | None, Query(alias="appNo", max_length=64)] = None,
     business_no: Annotated[str | None, Query(alias="businessNo", max_length=64)] = None,
@@ -293,7 +295,10 @@ async def record_filter(
     since: Annotated[datetime | None, Query(alias="from")] = None,
     until: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> RecordFilter:
-    return _record_filter(phone, app_no, business_no, provider_no, status, request_id, since, until)
+    region = request.app.state.settings.default_region
+    return _record_filter(
+        region, phone, app_no, business_no, provider_no, status, request_id, since, until
+    )
 
 
 FilterDep = Annotated[RecordFilter, Depends(record_filter)]
