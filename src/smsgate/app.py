@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             blocklist=blocklist,
         )
         bus.subscribe(sending.invalidate_config)
+        bus.subscribe(blocklist.invalidate)
         app.state.sending = sending
         app.state.bus = bus
         app.state.auth = AuthService(sessions, failures, secret)

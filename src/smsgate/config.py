@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     http_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     http_total_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"
+    # Per-phone provider codes meaning "this recipient opted out" (Twilio 21610, STOP): the
+    # phone is added to the app's blocklist automatically.
+    opt_out_codes: frozenset[str] = frozenset({"21610"})
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -135,6 +135,27 @@ class BusinessConfig(IdTimestampMixin, Base):
     code_ttl_seconds: Mapped[int | None] = mapped_column(Integer)
 
 
+class BlockEntry(IdTimestampMixin, Base):
+    """sms_blocklist: phones or number prefixes that are never sent to (opt-outs, abuse).
+
+    `app_no` NULL blocks for every app; otherwise only for that app. The send path reads
+    the whole list from an in-process copy refreshed at most every 2 s.
+    """
+
+    __tablename__ = "sms_blocklist"
+    __table_args__ = (Index("ix_sms_blocklist_phone", "phone", "app_no"),)
+
+    # E.164 (+8613800138000), or with is_prefix an E.164 prefix (+86170).
+    phone: Mapped[str] = mapped_column(String(32), nullable=False)
+    is_prefix: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("0")
+    )
+    app_no: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(255), nullable=False, default="")
+    # A console user, "provider:<provider_no>" for provider opt-outs, or "api".
+    created_by: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
 class SendLog(IdTimestampMixin, Base):
     """sms_send_log: one row per phone number per send."""
 

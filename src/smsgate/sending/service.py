@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smsgate.apps import repository as apps_repo
 from smsgate.apps.schemas import AppSnapshot
+from smsgate.blocklist.service import BlocklistService
 from smsgate.businesses import repository as business_repo
 from smsgate.businesses.schemas import Route
 from smsgate.cache import TTLCache
@@ -58,6 +59,7 @@ log = logging.getLogger("smsgate.sending")
 RATE_WINDOW_MS = 60_000
 # Per-phone result codes of phones the gateway refused itself (no provider call, no fee).
 PHONE_RATE_LIMITED = "PHONE_RATE_LIMITED"
+BLOCKED = "BLOCKED"
 MAX_CONTENT_CHARS = 1000
 V = TypeVar("V")
 _DB_DOWN = (OperationalError, PoolTimeoutError, OSError)
@@ -87,11 +89,13 @@ class SendingService:
         secrets: SecretBox,
         *,
         phone_limiter: PhoneLimiter,
+        blocklist: BlocklistService,
     ) -> None:
         self._settings = settings
         self._engine = engine
         self._limiter = limiter
         self._phone_limiter = phone_limiter
+        self._blocklist = blocklist
         self._http = http
         self._secrets = secrets
         ttl = settings.config_cache_ttl_seconds
@@ -102,6 +106,19 @@ class SendingService:
         """Forget cached apps and routes (called when configuration changes)."""
         self._apps.invalidate()
         self._routes.invalidate()
+
+    async def send_as_app(self, app_no: str, body: SendMessageBody) -> SendOutcome:
+        """Send on behalf of an app without its key: the console's send-test page.
+
+        The caller has authenticated an operator instead; every other rule (app enabled,
+        business of that app, quota, limits, records) is the send API's, unchanged.
+        """
+        app = await self._cached(self._apps, app_no, self._load_app)
+        if app is None:
+            raise NotFound(f"app {app_no!r} does not exist")
+        if not app.enabled:
+            raise Forbidden(f"app {app.app_no} is disabled")
+        return await self.send_message(app, body)
 
     # -- authentication and resolution ------------------------------------------------
 
@@ -254,7 +271,7 @@ class SendingService:
         request_id = str(uuid.uuid4())
 
         # Phones the gateway refuses itself: recorded FAILED, never sent, never billed.
-        refused: dict[str, PhoneOutcome] = {}
+        refused = await self._blocked_phones(app, phones)
         limited = await self._take_phone_limits(route, phones, request_id, refused)
         allowed = [phone for phone in phones if phone not in refused]
         if not allowed:
@@ -279,6 +296,7 @@ class SendingService:
             adapter, route, request_id, allowed, params, names, content, fee
         )
         await self._finish(app, request_id, sent, body_by_phone, fee)
+        await self._block_opt_outs(app, route, sent)
         by_phone = {outcome.phone: outcome for outcome in sent} | refused
         return _summarise(request_id, [by_phone[phone] for phone in phones], sent, bodies)
 
@@ -300,6 +318,45 @@ class SendingService:
             seen.add(phone)
             phones.append(phone)
         return phones
+
+    async def _blocked_phones(self, app: AppSnapshot, phones: list[str]) -> dict[str, PhoneOutcome]:
+        try:
+            blocked = await self._blocklist.blocked(app.app_no, phones)
+        except Exception as exc:
+            if _is_db_unavailable(exc):
+                raise ServiceUnavailable("the database is unavailable; nothing was sent") from exc
+            raise
+        refused = {}
+        for phone in phones:
+            entry = blocked.get(phone)
+            if entry is None:
+                continue
+            what = f"prefix {entry.phone}" if entry.is_prefix else "number"
+            reason = f": {entry.reason}" if entry.reason else ""
+            refused[phone] = PhoneOutcome(
+                phone,
+                SendStatus.FAILED,
+                0,
+                BLOCKED,
+                f"{phone} is blocked ({entry.scope} blocklist entry {entry.id}, {what}{reason})",
+            )
+        return refused
+
+    async def _block_opt_outs(
+        self, app: AppSnapshot, route: Route, sent: list[PhoneOutcome]
+    ) -> None:
+        """Phones the provider reported as opted out (Twilio 21610) go on the app's blocklist,
+        so the next send to them is refused before it costs anything."""
+        codes = self._settings.opt_out_codes
+        by_code: dict[str, list[str]] = {}
+        for outcome in sent:
+            if outcome.status is SendStatus.FAILED and outcome.code in codes:
+                by_code.setdefault(outcome.code, []).append(outcome.phone)
+        for code, phones in by_code.items():
+            try:
+                await self._blocklist.record_opt_outs(app.app_no, phones, route.provider_no, code)
+            except Exception:
+                log.exception("could not block the opted-out phones %s", phones)
 
     async def _take_phone_limits(
         self,

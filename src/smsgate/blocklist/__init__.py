@@ -1,0 +1,1 @@
+"""Blocklist / opt-out: phones and prefixes never sent to, global or per app."""
