@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from smsgate import __version__
-from smsgate.api import admin, health, send
+from smsgate.api import admin, callbacks, health, send
 from smsgate.api.errors import install_error_handlers
 from smsgate.auth.service import AuthService
 from smsgate.blocklist.service import BlocklistService
@@ -25,6 +27,7 @@ from smsgate.limits.phones import MemoryPhoneLimiter, PhoneLimiter, RedisPhoneLi
 from smsgate.limits.redis import RedisFailureCounter, RedisRateLimiter
 from smsgate.management.service import ConfigService
 from smsgate.records.service import RecordService
+from smsgate.reports.service import ReportService
 from smsgate.sending.service import SendingService
 
 log = logging.getLogger("smsgate")
@@ -86,10 +89,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.auth = AuthService(sessions, failures, secret)
         app.state.config = ConfigService(sessions, secrets, bus)
         app.state.records = RecordService(engine)
+        reports = ReportService(engine, secrets, settings.config_cache_ttl_seconds)
+        bus.subscribe(reports.invalidate_config)
+        app.state.reports = reports
         await bus.start()
+        sweeper = asyncio.create_task(reports.run_sweeper(), name="smsgate-report-sweeper")
         try:
             yield
         finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
             await bus.stop()
             await http.close()
             await limiter.close()
@@ -107,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(send.router, tags=["send"])
     app.include_router(health.router, tags=["health"])
     app.include_router(admin.router)
+    app.include_router(callbacks.router, tags=["delivery reports"])
     return app
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import datetime
 
 from sqlalchemy import (
@@ -55,6 +56,10 @@ class ProviderConfig(IdTimestampMixin, Base):
     remark: Mapped[str | None] = mapped_column(String(255))
     ext_json: Mapped[str | None] = mapped_column(Text)
     status: Mapped[bool] = _status_column()
+    # Secret path segment of this channel's delivery-report URL /callbacks/{provider_no}/{token}.
+    callback_token: Mapped[str | None] = mapped_column(
+        String(64), default=lambda: secrets.token_urlsafe(24)
+    )
 
 
 class SignConfig(IdTimestampMixin, Base):
@@ -211,3 +216,23 @@ class AuditLog(IdTimestampMixin, Base):
     resource: Mapped[str] = mapped_column(String(32), nullable=False)
     resource_key: Mapped[str] = mapped_column(String(128), nullable=False)
     changes: Mapped[str | None] = mapped_column(Text)  # JSON {field: [old, new]}
+
+
+class PendingReport(IdTimestampMixin, Base):
+    """A delivery report that arrived before its send record could take it.
+
+    Applied by a background sweep once the record has left SENDING (or its provider id is
+    known); dropped after 24 hours.
+    """
+
+    __tablename__ = "sms_pending_report"
+    __table_args__ = (Index("ix_sms_pending_report_message", "provider_no", "provider_message_id"),)
+
+    provider_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))
+    phone: Mapped[str] = mapped_column(String(32), nullable=False, default="")
+    delivered: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    code: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    message: Mapped[str] = mapped_column(String(512), nullable=False, default="")
+    reported_at: Mapped[datetime | None] = mapped_column(DateTime())

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 from pydantic.alias_generators import to_camel
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
@@ -84,6 +84,8 @@ class ChannelUpdate(_WithExt):
 
 
 class ChannelView(ViewModel):
+    # Only the path is shown: /callbacks/{providerNo}/{token}, to configure at the provider.
+    callback_token: Annotated[str | None, Field(exclude=True, repr=False)] = None
     channel_no: str
     provider_name: str
     provider_no: str
@@ -95,6 +97,14 @@ class ChannelView(ViewModel):
     remark: str | None
     ext_json: str | None
     status: bool
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def callback_path(self) -> str | None:
+        """Where this channel's provider must push delivery reports."""
+        if not self.callback_token:
+            return None
+        return f"/callbacks/{self.provider_no}/{self.callback_token}"
 
 
 # -- signatures -------------------------------------------------------------------------

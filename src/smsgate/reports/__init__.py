@@ -1,0 +1,1 @@
+"""Delivery reports: each provider's push format, matched to send records."""
