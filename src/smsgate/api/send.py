@@ -8,7 +8,9 @@ from fastapi import APIRouter, Depends, Header, Request
 from starlette.responses import Response
 
 from smsgate.api.envelope import envelope
-from smsgate.sending.schemas import SendMessageBody, parse_send_body
+from smsgate.errors import GatewayError
+from smsgate.idempotency.service import IdempotencyService, fingerprint
+from smsgate.sending.schemas import SendMessageBody, SendOutcome, parse_send_body
 from smsgate.sending.service import SendingService
 
 router = APIRouter()
@@ -53,11 +55,45 @@ async def send_message(
     request: Request,
     service: Annotated[SendingService, Depends(sending_service)],
     authorization: Annotated[str | None, Header()] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="repeat-safe sending: the same key and body within 24 h return the "
+            "first answer without sending again",
+        ),
+    ] = None,
 ) -> Response:
     # Authenticate before reading the body, so a caller without a key learns nothing else.
     app = await service.authenticate(authorization)
     body = parse_send_body(await request.body())
-    outcome = await service.send_message(app, body)
+    if idempotency_key is None:
+        return _outcome_response(await service.send_message(app, body))
+    keys = IdempotencyService(request.app.state.engine)
+    stored = await keys.claim(
+        app.app_no, idempotency_key, "send-message", fingerprint("send-message", body.canonical())
+    )
+    if stored is not None:
+        return Response(
+            stored.body,
+            status_code=stored.status_code,
+            media_type="application/json",
+            headers={"Idempotent-Replayed": "true"},
+        )
+    try:
+        outcome = await service.send_message(app, body)
+    except GatewayError:
+        # Refused before anything was written or sent: the key may be used again.
+        await keys.release(app.app_no, idempotency_key)
+        raise
+    # Any other failure keeps the key claimed: the message may be on its way, and a
+    # repeat must not send it twice.
+    response = _outcome_response(outcome)
+    await keys.answer(app.app_no, idempotency_key, response.status_code, bytes(response.body))
+    return response
+
+
+def _outcome_response(outcome: SendOutcome) -> Response:
     accepted = outcome.code == 200
     headers = None
     if outcome.retry_after_seconds is not None:

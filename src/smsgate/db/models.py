@@ -236,3 +236,21 @@ class PendingReport(IdTimestampMixin, Base):
     code: Mapped[str] = mapped_column(String(64), nullable=False, default="")
     message: Mapped[str] = mapped_column(String(512), nullable=False, default="")
     reported_at: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class IdempotencyKey(IdTimestampMixin, Base):
+    """An Idempotency-Key claimed by an app: in flight (no response yet) or answered.
+
+    The unique (app_no, idem_key) row is the claim: whichever request inserts it first sends;
+    every other request with that key waits for its answer and repeats it.
+    """
+
+    __tablename__ = "sms_idempotency_key"
+    __table_args__ = (UniqueConstraint("app_no", "idem_key"),)
+
+    app_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    idem_key: Mapped[str] = mapped_column(String(128), nullable=False)
+    endpoint: Mapped[str] = mapped_column(String(32), nullable=False)
+    fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256 of the body
+    status_code: Mapped[int | None] = mapped_column(SmallInteger)
+    response: Mapped[str | None] = mapped_column(Text)

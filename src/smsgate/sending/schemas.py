@@ -23,6 +23,10 @@ class SendMessageBody(BaseModel):
     phones: list[StrictStr] | StrictStr
     params: list[StrictStr | StrictInt] | StrictStr | None = None
 
+    def canonical(self) -> str:
+        """Compact JSON in field order: equal requests compare equal (Idempotency-Key)."""
+        return self.model_dump_json(exclude_none=False)
+
     def phone_list(self) -> list[str]:
         items = [self.phones] if isinstance(self.phones, str) else self.phones
         return [part for item in items for part in item.split(",")]
