@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import pytest
-from aiohttp import web
 
-from conftest import Stack, World, free_port, make_world, run_sql
+from conftest import Stack, World, make_world, run_sql
+from fake_endpoint import FakeProvider, fake_provider
 from smsgate.blocklist.service import BlocklistService
 from smsgate.db.models import SendStatus
 from smsgate.db.session import create_engine
@@ -24,41 +22,10 @@ OTHER = "+8613900139000"
 GLOBAL = "+8613712345678"
 
 
-@dataclass
-class FakeProvider:
-    """A Loopback HTTP endpoint that records the phones it was asked to send to."""
-
-    url: str
-    opted_out: set[str] = field(default_factory=set)
-    received: list[str] = field(default_factory=list)
-
-
 @pytest.fixture
 async def provider() -> AsyncIterator[FakeProvider]:
-    port = free_port()
-    fake = FakeProvider(f"http://127.0.0.1:{port}/send")
-
-    async def send(request: web.Request) -> web.Response:
-        body = orjson.loads(await request.read())
-        fake.received.extend(body["phones"])
-        statuses = [
-            {"phone": p, "code": "21610", "message": "Attempt to send to unsubscribed recipient"}
-            if p in fake.opted_out
-            else {"phone": p, "code": "OK", "message": "OK", "biz_id": f"m-{p}", "fee": 1}
-            for p in body["phones"]
-        ]
-        return web.json_response({"sms_send_status": statuses})
-
-    app = web.Application()
-    app.router.add_post("/send", send)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    try:
+    async with fake_provider() as fake:
         yield fake
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

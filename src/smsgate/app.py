@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 
 from smsgate import __version__
 from smsgate.api import admin, callbacks, health, send
+from smsgate.api import verification as verification_api
 from smsgate.api.errors import install_error_handlers
 from smsgate.auth.service import AuthService
 from smsgate.blocklist.service import BlocklistService
@@ -29,6 +30,8 @@ from smsgate.management.service import ConfigService
 from smsgate.records.service import RecordService
 from smsgate.reports.service import ReportService
 from smsgate.sending.service import SendingService
+from smsgate.verification.service import VerificationService
+from smsgate.verification.store import CodeStore, MemoryCodeStore, RedisCodeStore
 
 log = logging.getLogger("smsgate")
 
@@ -42,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redis: Redis | None = None
         limiter: RateLimiter
         phone_limiter: PhoneLimiter
+        code_store: CodeStore
         failures: FailureCounter
         if settings.redis_url:
             redis = Redis.from_url(
@@ -49,10 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
             limiter = RedisRateLimiter(redis, settings.redis_key_prefix)
             phone_limiter = RedisPhoneLimiter(redis, settings.redis_key_prefix)
+            code_store = RedisCodeStore(redis, settings.redis_key_prefix)
             failures = RedisFailureCounter(redis, settings.redis_key_prefix)
         else:
             limiter = MemoryRateLimiter()
             phone_limiter = MemoryPhoneLimiter()
+            code_store = MemoryCodeStore()
             failures = MemoryFailureCounter()
         sessions = create_sessionmaker(engine)
         bus = ConfigBus(redis, settings.redis_key_prefix)
@@ -85,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus.subscribe(sending.invalidate_config)
         bus.subscribe(blocklist.invalidate)
         app.state.sending = sending
+        app.state.verification = VerificationService(settings, sending, code_store, limiter)
         app.state.bus = bus
         app.state.auth = AuthService(sessions, failures, secret)
         app.state.config = ConfigService(sessions, secrets, bus)
@@ -115,6 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(send.router, tags=["send"])
+    app.include_router(verification_api.router, tags=["verification codes"])
     app.include_router(health.router, tags=["health"])
     app.include_router(admin.router)
     app.include_router(callbacks.router, tags=["delivery reports"])

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     # Per-phone provider codes meaning "this recipient opted out" (Twilio 21610, STOP): the
     # phone is added to the app's blocklist automatically.
     opt_out_codes: frozenset[str] = frozenset({"21610"})
+    # Requests per client address per minute to POST /api/v1/verification-codes and
+    # .../verify (0: no limit). The caller is usually a business backend, so these bound a
+    # leaked app key or a runaway client rather than one end user.
+    verification_issue_per_ip_per_minute: int = Field(default=60, ge=0)
+    verification_verify_per_ip_per_minute: int = Field(default=120, ge=0)
 
     @field_validator("redis_url", mode="before")
     @classmethod

@@ -208,7 +208,8 @@ class SendingService:
             problem = str(exc)
         return ResolvedRoute(route, adapter, names, problem)
 
-    async def resolve(self, app: AppSnapshot, business_no: str) -> ResolvedRoute:
+    async def business_route(self, app: AppSnapshot, business_no: str) -> ResolvedRoute:
+        """The cached route of an enabled business of this app (the rest unchecked)."""
         resolved = await self._cached(self._routes, business_no, self._load_route)
         if resolved is None:
             raise NotFound(f"businessNo {business_no!r} does not exist")
@@ -217,6 +218,11 @@ class SendingService:
             raise Forbidden(f"business {business_no} belongs to another app")
         if not route.business_enabled:
             raise Forbidden(f"business {business_no} is disabled")
+        return resolved
+
+    async def resolve(self, app: AppSnapshot, business_no: str) -> ResolvedRoute:
+        resolved = await self.business_route(app, business_no)
+        route = resolved.route
         if route.template_enabled is None:
             raise Forbidden(
                 f"template {route.template_no} of business {business_no} does not exist"
@@ -246,7 +252,10 @@ class SendingService:
 
     # -- the send ------------------------------------------------------------------------
 
-    async def send_message(self, app: AppSnapshot, body: SendMessageBody) -> SendOutcome:
+    async def send_message(
+        self, app: AppSnapshot, body: SendMessageBody, *, redact: str | None = None
+    ) -> SendOutcome:
+        """Send; `redact` (a verification code) is masked in what the records store."""
         resolved = await self.resolve(app, body.businessNo)
         route = resolved.route
         adapter = resolved.adapter
@@ -269,20 +278,27 @@ class SendingService:
             )
         fee = count_segments(content, adapter.fee_scheme, route.sign_name)
         request_id = str(uuid.uuid4())
+        stored_content, stored_params = content, params
+        if redact:
+            mask = "*" * len(redact)
+            stored_content = content.replace(redact, mask)
+            stored_params = [param.replace(redact, mask) for param in params]
 
         # Phones the gateway refuses itself: recorded FAILED, never sent, never billed.
         refused = await self._blocked_phones(app, phones)
         limited = await self._take_phone_limits(route, phones, request_id, refused)
         allowed = [phone for phone in phones if phone not in refused]
         if not allowed:
-            await self._record_refused(app, route, request_id, refused, params, content)
+            await self._record_refused(
+                app, route, request_id, refused, stored_params, stored_content
+            )
             return _refused_summary(request_id, [refused[phone] for phone in phones])
 
         try:
             reservation = await self._take_rate(app, len(allowed))
             try:
                 await self._record_and_reserve(
-                    app, route, request_id, allowed, params, content, fee, refused
+                    app, route, request_id, allowed, stored_params, stored_content, fee, refused
                 )
             except BaseException:
                 if reservation is not None:

@@ -1,0 +1,1 @@
+"""Verification codes: issue through a business's template, verify at most once."""
