@@ -19,6 +19,7 @@ from smsgate.api.errors import install_error_handlers
 from smsgate.auth.service import AuthService
 from smsgate.blocklist.service import BlocklistService
 from smsgate.config import Settings, get_settings
+from smsgate.console.views import install_console
 from smsgate.crypto import SecretBox
 from smsgate.db.session import create_engine, create_sessionmaker
 from smsgate.invalidation import ConfigBus
@@ -126,6 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, tags=["health"])
     app.include_router(admin.router)
     app.include_router(callbacks.router, tags=["delivery reports"])
+    install_console(app)
     return app
 
 

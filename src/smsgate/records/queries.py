@@ -127,3 +127,28 @@ async def stats(
         }
         for row in rows
     ]
+
+
+async def status_counts(
+    conn: AsyncConnection, group_by: str, since: date, until: date
+) -> list[dict[str, Any]]:
+    """Messages per (day, channel or app) and status, for the console's charts."""
+    key = {
+        "day": func.date(_log.c.created_at),
+        "channel": _log.c.provider_no,
+        "app": _log.c.app_no,
+    }[group_by].label("key")
+    query = (
+        select(key, _log.c.status, func.count().label("n"))
+        .where(
+            _log.c.created_at >= datetime.combine(since, datetime.min.time()),
+            _log.c.created_at < datetime.combine(until, datetime.min.time()),
+        )
+        .group_by(key, _log.c.status)
+        .order_by(key)
+    )
+    rows = await conn.execute(query)
+    return [
+        {"key": str(row.key), "status": SendStatus(row.status).name, "count": int(row.n)}
+        for row in rows
+    ]

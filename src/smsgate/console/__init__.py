@@ -1,0 +1,1 @@
+"""The web console at /admin: server-rendered pages over the same services as the admin API."""
