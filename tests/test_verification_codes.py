@@ -77,11 +77,13 @@ async def test_issue_then_verify_once(
     # The send record keeps the request but not the code.
     [row] = await run_sql(
         world.settings,
-        "SELECT content, params, request_id FROM sms_send_log WHERE app_no = :a",
+        "SELECT content, params, provider_response, request_id FROM sms_send_log WHERE app_no = :a",
         a=world.app_no,
     )
     assert row.content == "Your code is ******"
     assert code not in row.params
+    # The fake provider echoes the text in its answer, as Twilio does.
+    assert "Your code is ******" in row.provider_response
     assert row.request_id == payload["requestId"]
 
 

@@ -311,6 +311,10 @@ class SendingService:
         sent, bodies, body_by_phone = await self._dispatch(
             adapter, route, request_id, allowed, params, names, content, fee
         )
+        if redact:
+            # A provider may echo the text in its answer (Twilio's `body` does).
+            mask = "*" * len(redact)
+            body_by_phone = {p: body.replace(redact, mask) for p, body in body_by_phone.items()}
         await self._finish(app, request_id, sent, body_by_phone, fee)
         await self._block_opt_outs(app, route, sent)
         by_phone = {outcome.phone: outcome for outcome in sent} | refused
