@@ -24,6 +24,7 @@ from sqlalchemy import text
 from smsgate.app import create_app
 from smsgate.apps.service import AppService
 from smsgate.config import Settings
+from smsgate.crypto import SecretBox
 from smsgate.db.migrate import upgrade
 from smsgate.db.models import BusinessConfig, ProviderConfig, SignConfig, TemplateConfig
 from smsgate.db.session import create_engine, create_sessionmaker
@@ -190,6 +191,11 @@ async def make_world(
     template_content: str = "Your code is ${code}",
     channel_ext: dict[str, Any] | None = None,
     endpoint: str = "",
+    channel_no: str = "Loopback",
+    access_key_id: str = "",
+    access_key_secret: str = "",
+    sdk_app_id: str | None = None,
+    region: str | None = None,
 ) -> World:
     suffix = secrets.token_hex(4).upper()
     engine = create_engine(settings)
@@ -205,12 +211,15 @@ async def make_world(
         async with sessions.begin() as session:
             session.add(
                 ProviderConfig(
-                    channel_no="Loopback",
-                    provider_name="Loopback",
+                    channel_no=channel_no,
+                    provider_name=channel_no,
                     provider_no=provider_no,
-                    access_key_id="",
-                    access_key_secret="",
+                    access_key_id=access_key_id,
+                    # Sealed as the admin API stores it: sends must decrypt it.
+                    access_key_secret=SecretBox(_secret_key(settings)).seal(access_key_secret),
                     endpoint=endpoint,
+                    sdk_app_id=sdk_app_id,
+                    region=region,
                     ext_json=json.dumps(channel_ext or {}),
                 )
             )
@@ -239,6 +248,10 @@ async def make_world(
     return World(
         settings, issued.app_no, issued.app_key, business_no, template_no, provider_no, sign_name
     )
+
+
+def _secret_key(settings: Settings) -> str | None:
+    return settings.secret_key.get_secret_value() if settings.secret_key else None
 
 
 async def run_sql(settings: Settings, statement: str, **params: Any) -> list[Any]:

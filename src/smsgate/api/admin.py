@@ -250,6 +250,22 @@ for _resource in RESOURCES.values():
     _register(_resource)
 
 
+class ChannelTestResult(BaseModel):
+    ok: bool  # the provider accepted the channel's credentials
+    code: str  # the provider's own code (or ours when it could not be reached)
+    message: str
+
+
+@router.post(
+    "/channels/{row_id}/test",
+    response_model=ChannelTestResult,
+    tags=["admin: channels"],
+    summary="Test a channel's credentials with one harmless signed call (nothing is sent)",
+)
+async def test_channel(row_id: int, service: ConfigDep, principal: PrincipalDep) -> Any:
+    return await service.test_channel(principal, row_id)
+
+
 def _record_filter(
     region: str,
     phone: str | None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import aiohttp
 import orjson
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,9 @@ from smsgate.db.models import AppConfig, AuditLog
 from smsgate.errors import Conflict, NotFound
 from smsgate.invalidation import ConfigBus
 from smsgate.management import schemas
-from smsgate.management.resources import APPS, Resource
+from smsgate.management.resources import APPS, CHANNELS, Resource
+from smsgate.providers.base import AdapterFactory, ChannelConfig
+from smsgate.providers.registry import ADAPTERS
 
 MAX_PAGE_SIZE = 200
 _HIDDEN = "(hidden)"
@@ -24,11 +27,16 @@ _HIDDEN = "(hidden)"
 
 class ConfigService:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], secrets: SecretBox, bus: ConfigBus
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        secrets: SecretBox,
+        bus: ConfigBus,
+        http: aiohttp.ClientSession | None = None,
     ) -> None:
         self._sessions = sessions
         self._secrets = secrets
         self._bus = bus
+        self._http = http  # the process's pooled session, for channel tests
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -177,6 +185,42 @@ class ConfigService:
             await session.delete(row)
         await self._bus.publish()
 
+    # -- channel check -------------------------------------------------------------------
+
+    async def test_channel(self, principal: Principal, row_id: int) -> dict[str, Any]:
+        """One harmless signed call with the channel's stored credentials; nothing is sent to
+        any phone. `{"ok", "code", "message"}`: `ok` when the provider accepted the
+        credentials, else its own code and message (or ours when it could not be reached).
+        """
+        require_admin(principal)
+        async with self._sessions() as session:
+            row = await self._row(session, CHANNELS, row_id)
+        factory = ADAPTERS.get(row.channel_no)
+        if factory is None:
+            return _check(False, "UNSUPPORTED_CHANNEL", f"{row.channel_no!r} has no adapter")
+        ext = _parse_ext(row.ext_json)
+        if ext is None:
+            return _check(False, "CHANNEL_MISCONFIGURED", "ext_json is not a JSON object")
+        try:
+            secret = self._secrets.reveal(row.access_key_secret or "")
+        except ValueError as exc:
+            return _check(False, "SECRET_UNREADABLE", str(exc))
+        config = ChannelConfig(
+            provider_no=row.provider_no,
+            channel_no=row.channel_no,
+            access_key_id=row.access_key_id or "",
+            access_key_secret=secret,
+            endpoint=row.endpoint or "",
+            sdk_app_id=row.sdk_app_id,
+            region=row.region,
+            ext=ext,
+        )
+        if self._http is not None:
+            return await _probe(factory, config, self._http)
+        # Outside the app (scripts): a session for this one call.
+        async with aiohttp.ClientSession() as http:
+            return await _probe(factory, config, http)
+
     # -- audit ---------------------------------------------------------------------------
 
     async def audit_log(
@@ -278,6 +322,32 @@ class ConfigService:
                 changes=orjson.dumps(changes).decode() if changes else None,
             )
         )
+
+
+async def _probe(
+    factory: AdapterFactory, config: ChannelConfig, http: aiohttp.ClientSession
+) -> dict[str, Any]:
+    try:
+        # Adapters read ext_json in their constructor: a value a send could not use either.
+        adapter = factory(config, http)
+    except (ValueError, TypeError) as exc:
+        return _check(False, "CHANNEL_MISCONFIGURED", f"ext_json is not usable: {exc}")
+    result = await adapter.check_credentials()
+    return _check(result.ok, result.code, result.message)
+
+
+def _check(ok: bool, code: str, message: str) -> dict[str, Any]:
+    return {"ok": ok, "code": code, "message": message}
+
+
+def _parse_ext(ext_json: str | None) -> dict[str, Any] | None:
+    if not ext_json:
+        return {}
+    try:
+        value = orjson.loads(ext_json)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def _jsonable(value: Any) -> Any:

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any, ClassVar
 from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 
-from smsgate.providers import signing
+from smsgate.providers import channel_rules, signing
 from smsgate.providers.base import (
     ChannelConfig,
+    CredentialCheck,
     ErrorKind,
     FeeScheme,
     PhoneResult,
@@ -46,6 +47,20 @@ _QUOTA = frozenset(
     }
 )
 _RETRYABLE = frozenset({"isp.SYSTEM_ERROR", "SignatureNonceUsed", "ServiceUnavailable"})
+# QuerySendDetails' SendDate is a Beijing-time day.
+_BEIJING = timezone(timedelta(hours=8))
+# The credentials check queries a number no message is ever sent to (read-only call).
+_PROBE_PHONE = "+8613800000000"
+
+
+def validate_channel(draft: channel_rules.ChannelDraft) -> list[channel_rules.ChannelProblem]:
+    ext = draft.ext
+    return [
+        *channel_rules.credentials(draft, "AccessKey ID", "AccessKey secret"),
+        *channel_rules.http_channel(draft),
+        *channel_rules.choice(ext, "signature_version", ("v2", "v3")),
+        *channel_rules.text(ext, "region_id", "security_token", "sms_up_extend_code"),
+    ]
 
 
 def classify_aliyun_code(code: str, http_status: int = 200) -> ErrorKind:
@@ -150,6 +165,19 @@ class AliyunAdapter:
             for item in items
             if isinstance(item, dict)
         ]
+
+    async def check_credentials(self) -> CredentialCheck:
+        """QuerySendDetails for one number and today: read-only, signed like a send.
+
+        Any answer but `OK` is reported as a failure with Aliyun's code (a wrong secret is
+        `SignatureDoesNotMatch`, an unknown key `InvalidAccessKeyId.NotFound`). The key
+        needs `dysms:QuerySendDetails`, which reconciling ambiguous sends needs anyway.
+        """
+        try:
+            await self.query_send_details(_PROBE_PHONE, datetime.now(_BEIJING).date(), page_size=1)
+        except ProviderError as exc:
+            return CredentialCheck.failed(exc)
+        return CredentialCheck(True, "OK", "Aliyun accepted the signed QuerySendDetails call")
 
     async def _call(self, action: str, params: dict[str, str]) -> tuple[dict[str, Any], str]:
         # Signed afresh on every call: new timestamp and nonce (SignatureNonceUsed otherwise).

@@ -100,6 +100,19 @@ class SendResult:
     raw: str  # the provider's response body, verbatim
 
 
+@dataclass(frozen=True, slots=True)
+class CredentialCheck:
+    """The outcome of a harmless signed call made only to test a channel's credentials."""
+
+    ok: bool  # the provider authenticated the call
+    code: str  # the provider's own code (or ours for transport failures)
+    message: str
+
+    @classmethod
+    def failed(cls, error: ProviderError) -> CredentialCheck:
+        return cls(False, error.code, error.message)
+
+
 class ProviderAdapter(Protocol):
     """Implemented by every provider adapter class."""
 
@@ -109,6 +122,11 @@ class ProviderAdapter(Protocol):
 
     async def send(self, request: SendRequest) -> SendResult:
         """Send one batch; raise `ProviderError` when the call as a whole failed."""
+        ...
+
+    async def check_credentials(self) -> CredentialCheck:
+        """Make one harmless signed call (nothing is sent to any phone) and report whether
+        the provider accepted the credentials, with its own code and message."""
         ...
 
 

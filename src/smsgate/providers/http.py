@@ -41,9 +41,30 @@ async def post(
     wrong after the request may have been written (read timeout, reset, disconnect) is
     AMBIGUOUS: the provider may have sent the message.
     """
+    return await _call(session, "POST", url, body, headers, client_timeout)
+
+
+async def get(
+    session: aiohttp.ClientSession,
+    url: str,
+    headers: Mapping[str, str],
+    client_timeout: aiohttp.ClientTimeout,
+) -> HttpAnswer:
+    """GET `url` (read-only provider calls, e.g. a credentials check); failures as for post."""
+    return await _call(session, "GET", url, None, headers, client_timeout)
+
+
+async def _call(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    body: bytes | None,
+    headers: Mapping[str, str],
+    client_timeout: aiohttp.ClientTimeout,
+) -> HttpAnswer:
     try:
-        async with session.post(
-            url, data=body, headers=dict(headers), timeout=client_timeout
+        async with session.request(
+            method, url, data=body, headers=dict(headers), timeout=client_timeout
         ) as resp:
             text = await resp.text(errors="replace")
             return HttpAnswer(resp.status, dict(resp.headers), text)

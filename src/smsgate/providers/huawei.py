@@ -17,9 +17,10 @@ from urllib.parse import urlencode, urlsplit
 import aiohttp
 import orjson
 
-from smsgate.providers import signing
+from smsgate.providers import channel_rules, signing
 from smsgate.providers.base import (
     ChannelConfig,
+    CredentialCheck,
     ErrorKind,
     FeeScheme,
     PhoneResult,
@@ -35,6 +36,32 @@ PATH = "/sms/batchSendSms/v1"
 CONTENT_TYPE = "application/x-www-form-urlencoded"
 SUCCESS = "000000"
 _QUOTA = frozenset({"E000623"})  # account balance/quota: another channel may still send
+
+
+# The credentials check sends no recipients. Huawei's API gateway authenticates the
+# request (X-WSSE or AK/SK: E000001-E000020, E000101-E000112) before the SMS service
+# validates the form, so the parameter error E000503 proves the app_key/app_secret were
+# accepted, and no message can go out without a `to`.
+_AUTHENTICATED_PARAMETER_ERROR = "E000503"
+
+
+def validate_channel(draft: channel_rules.ChannelDraft) -> list[channel_rules.ChannelProblem]:
+    ext = draft.ext
+    problems = [
+        *channel_rules.credentials(draft, "app_key", "app_secret"),
+        *channel_rules.http_channel(draft),
+        *channel_rules.choice(ext, "auth_scheme", ("wsse", "aksk")),
+        *channel_rules.text(ext, "sender"),
+        *channel_rules.http_url(ext, "status_callback"),
+        *channel_rules.flag(ext, "send_signature"),
+    ]
+    if not (draft.sdk_app_id or "").strip() and not ext.get("sender"):
+        problems.append(
+            channel_rules.ChannelProblem(
+                "sdkAppId", "is required: the signature's channel number (or extJson.sender)"
+            )
+        )
+    return problems
 
 
 def classify_huawei_code(code: str, status: int = 200) -> ErrorKind:
@@ -97,14 +124,17 @@ class HuaweiAdapter:
             )
         return headers
 
-    async def send(self, request: SendRequest) -> SendResult:
+    def _misconfigured(self) -> ProviderError | None:
         if not (self._config.ext.get("sender") or self._config.sdk_app_id):
-            raise ProviderError(
+            return ProviderError(
                 ErrorKind.PERMANENT,
                 "CHANNEL_MISCONFIGURED",
                 "a Huawei channel needs its channel number (sdk_app_id or ext_json sender)",
             )
-        body = self._form(request)
+        return None
+
+    async def _call(self, body: bytes) -> tuple[dict[str, Any], str]:
+        """POST one signed form; the answer when it is `000000`, else ProviderError."""
         headers = self._auth_headers(datetime.now(UTC))
         answer = await post(self._session, self._url, body, headers, self._timeout)
         try:
@@ -126,7 +156,30 @@ class HuaweiAdapter:
                 str(data.get("description", "")),
                 answer.body,
             )
-        return SendResult(_per_phone(request, data.get("result") or []), answer.body)
+        return data, answer.body
+
+    async def send(self, request: SendRequest) -> SendResult:
+        if misconfigured := self._misconfigured():
+            raise misconfigured
+        data, raw = await self._call(self._form(request))
+        return SendResult(_per_phone(request, data.get("result") or []), raw)
+
+    async def check_credentials(self) -> CredentialCheck:
+        """batchSendSms without recipients, signed like a send (see _AUTHENTICATED_...)."""
+        if misconfigured := self._misconfigured():
+            return CredentialCheck.failed(misconfigured)
+        sender = self._config.ext.get("sender") or self._config.sdk_app_id
+        try:
+            await self._call(urlencode({"from": str(sender), "to": ""}).encode())
+        except ProviderError as exc:
+            if exc.code != _AUTHENTICATED_PARAMETER_ERROR:
+                return CredentialCheck.failed(exc)
+            return CredentialCheck(
+                True,
+                exc.code,
+                f"credentials accepted (Huawei checked the empty test request: {exc.message})",
+            )
+        return CredentialCheck(True, SUCCESS, "Huawei accepted the signed call")
 
 
 def _per_phone(request: SendRequest, result: list[Any]) -> list[PhoneResult]:

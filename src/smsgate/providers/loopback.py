@@ -18,8 +18,10 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
+from smsgate.providers import channel_rules
 from smsgate.providers.base import (
     ChannelConfig,
+    CredentialCheck,
     ErrorKind,
     FeeScheme,
     PhoneResult,
@@ -29,6 +31,28 @@ from smsgate.providers.base import (
 )
 from smsgate.providers.http import channel_timeout, classify_http_status, post
 from smsgate.sending.fee import count_segments
+
+
+def validate_channel(draft: channel_rules.ChannelDraft) -> list[channel_rules.ChannelProblem]:
+    """No credentials; the ext_json settings must be readable by the constructor below."""
+    ext = draft.ext
+    problems = [
+        *channel_rules.timeouts(ext),
+        *channel_rules.number(ext, "latency_ms", minimum=0, maximum=channel_rules.MAX_TIMEOUT_MS),
+        *channel_rules.number(ext, "failure_rate", minimum=0, maximum=1),
+        *channel_rules.choice(ext, "error_kind", [k.value for k in ErrorKind], ignore_case=False),
+    ]
+    # The batch is POSTed to the endpoint as given: it must be a whole URL, not a host.
+    if draft.endpoint.strip() and "://" not in draft.endpoint:
+        problems.append(channel_rules.ChannelProblem("endpoint", "must be an http(s) URL"))
+    else:
+        problems.extend(channel_rules.endpoint(draft))
+    phones = ext.get("reject_phones", [])
+    if not isinstance(phones, list) or not all(isinstance(p, str) for p in phones):
+        problems.append(
+            channel_rules.ChannelProblem("extJson.reject_phones", "must be a list of numbers")
+        )
+    return problems
 
 
 class LoopbackAdapter:
@@ -59,6 +83,9 @@ class LoopbackAdapter:
         if self._config.endpoint:
             return await self._send_http(request)
         return self._answer_locally(request)
+
+    async def check_credentials(self) -> CredentialCheck:
+        return CredentialCheck(True, "OK", "Loopback has no credentials to check")
 
     def _answer_locally(self, request: SendRequest) -> SendResult:
         fee = count_segments(request.content, self.fee_scheme, request.sign_name)

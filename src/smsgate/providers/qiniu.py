@@ -13,9 +13,10 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
-from smsgate.providers import signing
+from smsgate.providers import channel_rules, signing
 from smsgate.providers.base import (
     ChannelConfig,
+    CredentialCheck,
     ErrorKind,
     FeeScheme,
     PhoneResult,
@@ -29,7 +30,7 @@ from smsgate.providers.common import (
     mainland_or_e164,
     parse_json_object,
 )
-from smsgate.providers.http import channel_timeout, post
+from smsgate.providers.http import HttpAnswer, channel_timeout, get, post
 
 DEFAULT_ENDPOINT = "https://sms.qiniuapi.com"
 CONTENT_TYPE = "application/json"
@@ -37,6 +38,18 @@ CONTENT_TYPE = "application/json"
 # providers.md §3 (Qiniu "错误码" page).
 _RETRYABLE = frozenset({"ServerInternalError"})
 _QUOTA = frozenset({"AccountBalanceNotEnough"})  # this channel cannot pay; another may
+
+
+# The credentials check lists one signature: a read-only call (Qiniu SMS "查询签名").
+_PROBE_PATH = "/v1/signature?page=1&page_size=1"
+
+
+def validate_channel(draft: channel_rules.ChannelDraft) -> list[channel_rules.ChannelProblem]:
+    return [
+        *channel_rules.credentials(draft, "AccessKey", "SecretKey"),
+        *channel_rules.http_channel(draft),
+        *channel_rules.text(draft.ext, "signature_id"),
+    ]
 
 
 def classify_qiniu_error(error: str, status: int) -> ErrorKind:
@@ -56,7 +69,8 @@ class QiniuAdapter:
     def __init__(self, config: ChannelConfig, session: aiohttp.ClientSession) -> None:
         self._config = config
         self._session = session
-        self._url = endpoint_url(config.endpoint, DEFAULT_ENDPOINT) + "/v1/message"
+        self._base = endpoint_url(config.endpoint, DEFAULT_ENDPOINT)
+        self._url = self._base + "/v1/message"
         self._host = host_of(self._url)
         self._timeout = channel_timeout(config.ext)
 
@@ -75,36 +89,30 @@ class QiniuAdapter:
             body["signature_id"] = request.sign_name
         return orjson.dumps(body)
 
-    async def send(self, request: SendRequest) -> SendResult:
-        body = self._body(request)
-        headers = {
-            "Content-Type": CONTENT_TYPE,
-            "X-Qiniu-Date": signing.qiniu_date(datetime.now(UTC)),
-        }
+    def _signed_headers(self, method: str, url: str, body: bytes) -> dict[str, str]:
+        headers = {"X-Qiniu-Date": signing.qiniu_date(datetime.now(UTC))}
+        content_type = CONTENT_TYPE if body else None
+        if content_type:
+            headers["Content-Type"] = content_type
         token = signing.qiniu_token(
             self._config.access_key_id,
             self._config.access_key_secret,
-            "POST",
-            self._url,
-            CONTENT_TYPE,
+            method,
+            url,
+            content_type,
             headers,
             body,
             host=self._host,
         )
         headers["Authorization"] = f"Qiniu {token}"
+        return headers
+
+    async def send(self, request: SendRequest) -> SendResult:
+        body = self._body(request)
+        headers = self._signed_headers("POST", self._url, body)
         answer = await post(self._session, self._url, body, headers, self._timeout)
         if answer.status >= 300:
-            try:
-                data = parse_json_object(answer.body, "Qiniu")
-            except ProviderError:
-                data = {}
-            error = str(data.get("error", f"HTTP_{answer.status}"))
-            raise ProviderError(
-                classify_qiniu_error(error, answer.status),
-                error,
-                str(data.get("message", answer.body[:200])),
-                answer.body,
-            )
+            raise _error(answer)
         data = parse_json_object(answer.body, "Qiniu")
         job_id = data.get("job_id")
         if not job_id:
@@ -112,3 +120,30 @@ class QiniuAdapter:
         # One job per request: delivery reports carry (job_id, mobile) and our `seq`.
         results = [PhoneResult(p, True, "OK", "OK", str(job_id)) for p in request.phones]
         return SendResult(results, answer.body)
+
+    async def check_credentials(self) -> CredentialCheck:
+        """GET /v1/signature (one item), signed like a send; a bad key answers 401 BadToken."""
+        url = self._base + _PROBE_PATH
+        try:
+            answer = await get(
+                self._session, url, self._signed_headers("GET", url, b""), self._timeout
+            )
+            if answer.status >= 300:
+                raise _error(answer)
+        except ProviderError as exc:
+            return CredentialCheck.failed(exc)
+        return CredentialCheck(True, "OK", "Qiniu accepted the signed signature-list call")
+
+
+def _error(answer: HttpAnswer) -> ProviderError:
+    try:
+        data = parse_json_object(answer.body, "Qiniu")
+    except ProviderError:
+        data = {}
+    error = str(data.get("error", f"HTTP_{answer.status}"))
+    return ProviderError(
+        classify_qiniu_error(error, answer.status),
+        error,
+        str(data.get("message", answer.body[:200])),
+        answer.body,
+    )

@@ -14,9 +14,10 @@ from typing import Any, ClassVar
 import aiohttp
 import orjson
 
-from smsgate.providers import signing
+from smsgate.providers import channel_rules, signing
 from smsgate.providers.base import (
     ChannelConfig,
+    CredentialCheck,
     ErrorKind,
     FeeScheme,
     PhoneResult,
@@ -54,6 +55,28 @@ _QUOTA = frozenset(
         "LimitExceeded.AppCountryOrRegionDailyLimit",
     }
 )
+
+
+# Answers to the credentials check that can only come after authentication passed: the
+# API 3.0 gateway verifies the TC3 signature (AuthFailure.*) before the SMS service looks
+# at the parameters, so a parameter complaint about the empty PhoneNumberSet means the
+# SecretId/SecretKey are good ("公共错误码" and the SDK's errorcodes.py).
+_PARAMETER_PREFIXES = ("MissingParameter", "InvalidParameter")
+
+
+def validate_channel(draft: channel_rules.ChannelDraft) -> list[channel_rules.ChannelProblem]:
+    problems = []
+    # sdkAppId and region first: they are what a Tencent channel is most often missing.
+    if not (draft.sdk_app_id or "").strip():
+        problems.append(channel_rules.ChannelProblem("sdkAppId", "is required (SmsSdkAppId)"))
+    if not (draft.region or "").strip():
+        problems.append(channel_rules.ChannelProblem("region", "is required (e.g. ap-guangzhou)"))
+    return [
+        *problems,
+        *channel_rules.credentials(draft, "SecretId", "SecretKey"),
+        *channel_rules.http_channel(draft),
+        *channel_rules.text(draft.ext, "extend_code", "sender_id", "security_token", "language"),
+    ]
 
 
 def classify_tencent_code(code: str) -> ErrorKind:
@@ -117,14 +140,17 @@ class TencentAdapter:
             headers["X-TC-Language"] = str(self._config.ext["language"])
         return headers
 
-    async def send(self, request: SendRequest) -> SendResult:
+    def _misconfigured(self) -> ProviderError | None:
         if not self._config.sdk_app_id or not self._config.region:
-            raise ProviderError(
+            return ProviderError(
                 ErrorKind.PERMANENT,
                 "CHANNEL_MISCONFIGURED",
                 "a Tencent channel needs sdk_app_id and region",
             )
-        body = self._body(request)
+        return None
+
+    async def _call(self, body: bytes) -> tuple[dict[str, Any], str]:
+        """POST one signed SendSms; the `Response` object (which may hold an Error)."""
         # Signed afresh on every call: the timestamp must be within 5 minutes.
         answer = await post(
             self._session, self._url, body, self._headers(body, int(time.time())), self._timeout
@@ -141,14 +167,47 @@ class TencentAdapter:
             raise ProviderError(
                 ErrorKind.AMBIGUOUS, "BAD_RESPONSE", "no Response in answer", answer.body
             )
+        return response, answer.body
+
+    async def send(self, request: SendRequest) -> SendResult:
+        if misconfigured := self._misconfigured():
+            raise misconfigured
+        response, raw = await self._call(self._body(request))
         error = response.get("Error")
         if isinstance(error, dict):
             # Whole-request failures still come back as HTTP 200 (API 3.0 "Responses").
             code = str(error.get("Code", ""))
             raise ProviderError(
-                classify_tencent_code(code), code, str(error.get("Message", "")), answer.body
+                classify_tencent_code(code), code, str(error.get("Message", "")), raw
             )
-        return SendResult(_per_phone(request, response), answer.body)
+        return SendResult(_per_phone(request, response), raw)
+
+    async def check_credentials(self) -> CredentialCheck:
+        """SendSms with an empty PhoneNumberSet: signed like a send, reaches no phone.
+
+        Tencent has no read-only SMS call that every key may make; this one fails in
+        parameter validation, which only runs after the signature was accepted. So
+        `MissingParameter*`/`InvalidParameter*` mean the credentials are good, and
+        `AuthFailure.*` (or anything else) is reported as a failure with Tencent's code.
+        """
+        if misconfigured := self._misconfigured():
+            return CredentialCheck.failed(misconfigured)
+        body = orjson.dumps({"PhoneNumberSet": [], "SmsSdkAppId": self._config.sdk_app_id})
+        try:
+            response, _ = await self._call(body)
+        except ProviderError as exc:
+            return CredentialCheck.failed(exc)
+        error = response.get("Error")
+        if not isinstance(error, dict):
+            return CredentialCheck(True, "Ok", "Tencent accepted the signed call")
+        code, message = str(error.get("Code", "")), str(error.get("Message", ""))
+        if code.startswith(_PARAMETER_PREFIXES):
+            return CredentialCheck(
+                True,
+                code,
+                f"credentials accepted (Tencent checked the empty test request: {message})",
+            )
+        return CredentialCheck(False, code, message)
 
 
 def _per_phone(request: SendRequest, response: dict[str, Any]) -> list[PhoneResult]:

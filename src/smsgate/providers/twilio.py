@@ -20,8 +20,10 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 
+from smsgate.providers import channel_rules
 from smsgate.providers.base import (
     ChannelConfig,
+    CredentialCheck,
     ErrorKind,
     FeeScheme,
     PhoneResult,
@@ -30,13 +32,44 @@ from smsgate.providers.base import (
     SendResult,
 )
 from smsgate.providers.common import endpoint_url, parse_json_object
-from smsgate.providers.http import channel_timeout, classify_http_status, post
+from smsgate.providers.http import channel_timeout, classify_http_status, get, post
 
 DEFAULT_ENDPOINT = "https://api.twilio.com"
 
 # providers.md §5 (Twilio error dictionary).
 _RATE_LIMITED = frozenset({"20429", "14107", "30022"})
 _RETRYABLE = frozenset({"20500", "20503", "30001"})
+
+
+MAX_CONCURRENCY = 100  # calls in flight per batch; more only queues in the connection pool
+
+
+def validate_channel(draft: channel_rules.ChannelDraft) -> list[channel_rules.ChannelProblem]:
+    ext = draft.ext
+    problems = [
+        *channel_rules.credentials(draft, "Account SID or API key SID", "auth token"),
+        *channel_rules.http_channel(draft),
+        *channel_rules.text(ext, "from", "messaging_service_sid", "account_sid"),
+        *channel_rules.http_url(ext, "status_callback"),
+        *channel_rules.number(
+            ext, "max_concurrency", minimum=1, maximum=MAX_CONCURRENCY, integer=True
+        ),
+    ]
+    if not (ext.get("from") or ext.get("messaging_service_sid") or draft.sdk_app_id):
+        problems.append(
+            channel_rules.ChannelProblem(
+                "extJson.from",
+                "is required: a sender number, or extJson.messaging_service_sid (or sdkAppId)",
+            )
+        )
+    # An API key (SK...) authenticates, but the URL names the account it acts for.
+    if draft.access_key_id.startswith("SK") and not ext.get("account_sid"):
+        problems.append(
+            channel_rules.ChannelProblem(
+                "extJson.account_sid", "is required when accessKeyId is an API key SID (SK...)"
+            )
+        )
+    return problems
 
 
 def classify_twilio_code(code: str, status: int) -> ErrorKind:
@@ -57,6 +90,7 @@ class TwilioAdapter:
         self._session = session
         account = str(config.ext.get("account_sid") or config.access_key_id)
         base = endpoint_url(config.endpoint, DEFAULT_ENDPOINT)
+        self._account_url = f"{base}/2010-04-01/Accounts/{account}.json"
         self._url = f"{base}/2010-04-01/Accounts/{account}/Messages.json"
         credentials = f"{config.access_key_id}:{config.access_key_secret}".encode()
         self._auth = "Basic " + base64.b64encode(credentials).decode("ascii")
@@ -118,6 +152,25 @@ class TwilioAdapter:
             else None,
         )
         return result, answer.body
+
+    async def check_credentials(self) -> CredentialCheck:
+        """GET the Account resource with the same Basic auth: read-only, sends nothing."""
+        headers = {"Authorization": self._auth, "Accept": "application/json"}
+        try:
+            answer = await get(self._session, self._account_url, headers, self._timeout)
+        except ProviderError as exc:
+            return CredentialCheck.failed(exc)
+        try:
+            data = parse_json_object(answer.body, "Twilio")
+        except ProviderError:
+            data = {}
+        if answer.status >= 300:
+            code = str(data.get("code", f"HTTP_{answer.status}"))
+            return CredentialCheck(False, code, str(data.get("message", answer.body[:200])))
+        status = str(data.get("status", "active"))
+        if status != "active":  # suspended or closed accounts authenticate but cannot send
+            return CredentialCheck(False, f"ACCOUNT_{status.upper()}", f"the account is {status}")
+        return CredentialCheck(True, "active", "Twilio accepted the credentials")
 
     async def _attempt(self, phone: str, request: SendRequest) -> tuple[PhoneResult, str]:
         try:

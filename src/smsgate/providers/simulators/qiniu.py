@@ -96,7 +96,30 @@ async def _message(request: web.Request) -> web.Response:
     return json_answer({"job_id": str(1197638348126572544 + state.next_id())})
 
 
+async def _signatures(request: web.Request) -> web.Response:
+    """GET /v1/signature ("查询签名"): authenticated like a send; one approved signature."""
+    state = request.app[STATE]
+    failure = _verify(request, state, await request.read())
+    record(request)["auth_ok"] = failure is None
+    if failure is not None:
+        return _error(request, 401, "BadToken", failure)
+    page = int(request.query.get("page", "1") or 1)
+    page_size = int(request.query.get("page_size", "20") or 20)
+    record(request)["answer_code"] = "OK"
+    item = {
+        "id": "1131945110001459200",
+        "signature": "smsgate",
+        "source": "website",
+        "audit_status": "passed",
+        "reject_reason": "",
+        "created_at": 1700000000,
+        "updated_at": 1700000000,
+    }
+    return json_answer({"items": [item], "total": 1, "page": page, "page_size": page_size})
+
+
 def create_app(config: SimulatorConfig) -> web.Application:
     app = create_base_app(config)
     app.router.add_post("/v1/message", _message)
+    app.router.add_get("/v1/signature", _signatures)
     return app

@@ -112,6 +112,11 @@ async def _api(request: web.Request) -> web.Response:
     except ValueError:
         return _error(request, "InvalidParameter", "The request body is not valid JSON.")
     record(request)["params"] = params
+    if params.get("PhoneNumberSet") == []:
+        # The SDK's errorcodes.py name for an empty set (smsgate's credentials check).
+        return _error(
+            request, "MissingParameter.EmptyPhoneNumberSet", "The PhoneNumberSet is empty."
+        )
     for name in ("PhoneNumberSet", "SmsSdkAppId", "TemplateId"):
         if not params.get(name):
             return _error(request, "MissingParameter", f"The parameter `{name}` is missing.")

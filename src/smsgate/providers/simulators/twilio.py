@@ -106,7 +106,30 @@ async def _messages(request: web.Request) -> web.Response:
     )
 
 
+async def _account(request: web.Request) -> web.Response:
+    """GET /2010-04-01/Accounts/{sid}.json: the Account resource, same Basic auth as sends."""
+    state = request.app[STATE]
+    ok = _authorised(request, state) and request.match_info["sid"] == state.config.access_key_id
+    record(request)["auth_ok"] = ok
+    if not ok:
+        return _error(request, 401, 20003, "Authenticate")
+    sid = state.config.access_key_id
+    record(request)["answer_code"] = "active"
+    return json_answer(
+        {
+            "sid": sid,
+            "friendly_name": "smsgate simulator",
+            "status": "active",
+            "type": "Full",
+            "owner_account_sid": sid,
+            "date_created": "Mon, 01 Jan 2024 00:00:00 +0000",
+            "uri": f"/2010-04-01/Accounts/{sid}.json",
+        }
+    )
+
+
 def create_app(config: SimulatorConfig) -> web.Application:
     app = create_base_app(config)
+    app.router.add_get("/2010-04-01/Accounts/{sid}.json", _account)
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", _messages)
     return app
