@@ -23,6 +23,8 @@ from smsgate.records.queries import RecordFilter
 from smsgate.records.service import RecordService, parse_status
 
 PREFIX = "/api/v1/admin"
+# Far beyond any real listing, and small enough for every database's OFFSET.
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
 router = APIRouter(prefix=PREFIX)
 
 
@@ -101,7 +103,7 @@ def _register(resource: Resource) -> None:
         service: ConfigDep,
         principal: PrincipalDep,
         q: Annotated[str | None, Query(max_length=100, description="search")] = None,
-        page: Annotated[int, Query(ge=1)] = 1,
+        page: PageNumber = 1,
         page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 20,
         **filters: Any,
     ) -> schemas.Page:
@@ -325,13 +327,18 @@ async def search_records(
     where: FilterDep,
     records: RecordsDep,
     principal: PrincipalDep,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 20,
 ) -> dict[str, Any]:
     return await records.search(where, page, page_size)
 
 
-@router.get("/send-records/export.csv", tags=["admin: send records"])
+@router.get(
+    "/send-records/export.csv",
+    tags=["admin: send records"],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "CSV, streamed"}},
+)
 async def export_records(
     where: FilterDep, records: RecordsDep, principal: PrincipalDep
 ) -> StreamingResponse:
@@ -366,7 +373,7 @@ async def audit_log(
     service: ConfigDep,
     principal: PrincipalDep,
     resource: Annotated[str | None, Query(max_length=32)] = None,
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: PageNumber = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
 ) -> schemas.Page:
     return await service.audit_log(resource=resource, page=page, page_size=page_size)

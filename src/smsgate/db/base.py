@@ -43,3 +43,12 @@ class IdTimestampMixin:
         onupdate=utcnow,
         server_default=text("CURRENT_TIMESTAMP"),
     )
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with its zone: `2026-11-27T10:00:00Z`."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat().replace("+00:00", "Z")

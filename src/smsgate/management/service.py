@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsgate.auth.service import Principal, require_admin
 from smsgate.crypto import SecretBox, hash_app_key, new_app_key
+from smsgate.db.base import iso_utc
 from smsgate.db.models import AppConfig, AuditLog
 from smsgate.errors import Conflict, NotFound
 from smsgate.invalidation import ConfigBus
@@ -245,7 +246,7 @@ class ConfigService:
             items = [
                 {
                     "id": row.id,
-                    "at": row.created_at.isoformat(),
+                    "at": iso_utc(row.created_at),
                     "username": row.username,
                     "action": row.action,
                     "resource": row.resource,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smsgate.db.base import iso_utc
 from smsgate.db.models import SendStatus
 from smsgate.errors import BadRequest, NotFound
 from smsgate.management.service import MAX_PAGE_SIZE
@@ -80,7 +81,7 @@ def record_view(row: dict[str, Any], detail: bool = False) -> dict[str, Any]:
 
 
 def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    return iso_utc(value)
 
 
 class RecordService:
@@ -158,8 +159,8 @@ def _csv_row(row: dict[str, Any]) -> list[Any]:
         value = row[column]
         if column == "status":
             value = SendStatus(value).name
-        elif hasattr(value, "isoformat"):
-            value = value.isoformat()
+        elif isinstance(value, datetime):
+            value = iso_utc(value)
         values.append(_defuse(value))
     return values
 
