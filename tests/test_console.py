@@ -179,6 +179,11 @@ async def test_login_pages_and_writes_go_through_the_rules(
         assert refused.status_code == 409
         assert "signature" in refused.text
 
+        # Test connection: ConfigService's check, which sends nothing to any phone.
+        check = await client.post(f"/admin/channels/{channel_id}/test", data={"csrf": console.csrf})
+        assert check.status_code == 200
+        assert "Connection test: passed (OK)" in check.text
+
         # The audit log page shows who changed what, with the secret only as "(changed)".
         audit = await client.get("/admin/audit?resource=channels")
         assert f"cadmin-{suffix}" in audit.text and chain["provider_no"] in audit.text

@@ -136,6 +136,13 @@ def test_console_main_flow_in_a_browser(server: str, browser: Any) -> None:
     v.submit("channels")
     expect(page.locator(".notice")).to_contain_text("Created: lb-browser")
 
+    page.click("text=Edit")
+    v.check()
+    with page.expect_navigation():
+        page.click("#test-connection")
+    v.check("channel-test-connection")
+    expect(page.locator("#check-result")).to_contain_text("passed")
+
     v.goto("/admin/signs/new")
     page.fill("input[name=sign_name]", "短信网关")
     page.select_option("select[name=provider_no]", "lb-browser")

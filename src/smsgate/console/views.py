@@ -329,6 +329,16 @@ async def template_preview(
 # -- channels: connection test; apps: key rotation ------------------------------------------
 
 
+@router.post("/channels/{row_id:int}/test")
+async def test_channel(request: Request, row_id: int, principal: User, form: Form) -> Response:
+    admin_only(principal)
+    try:
+        check = await _config(request).test_channel(principal, row_id)
+    except GatewayError as exc:
+        raise ConsoleDenied(exc.msg, exc.status) from exc
+    return await _edit_page(request, PAGES["channels"], row_id, check=check)
+
+
 @router.post("/apps/{row_id:int}/rotate-key")
 async def rotate_key(request: Request, row_id: int, principal: User, form: Form) -> Response:
     admin_only(principal)
