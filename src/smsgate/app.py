@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.verification = VerificationService(settings, sending, code_store, limiter)
         app.state.bus = bus
         app.state.auth = AuthService(sessions, failures, secret)
-        app.state.config = ConfigService(sessions, secrets, bus, http)
+        app.state.config = ConfigService(sessions, secrets, bus, http, blocklist)
         app.state.records = RecordService(engine)
         reports = ReportService(engine, secrets, settings.config_cache_ttl_seconds)
         bus.subscribe(reports.invalidate_config)

@@ -368,6 +368,34 @@ async def stats(
     return await records.stats(group_by, since, until, app_no)
 
 
+@router.get("/blocklist", tags=["admin: blocklist"], response_model=schemas.Page)
+async def list_blocks(
+    service: ConfigDep,
+    principal: PrincipalDep,
+    app_no: Annotated[str | None, Query(alias="appNo", max_length=64)] = None,
+    global_only: Annotated[bool, Query(alias="globalOnly")] = False,
+    q: Annotated[str | None, Query(max_length=32, description="part of a phone")] = None,
+    page: PageNumber = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
+) -> schemas.Page:
+    return await service.list_blocks(
+        app_no=app_no, global_only=global_only, q=q, page=page, page_size=page_size
+    )
+
+
+@router.post("/blocklist", tags=["admin: blocklist"], status_code=201)
+async def add_block(
+    body: schemas.BlockCreate, service: ConfigDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return await service.add_block(principal, body)
+
+
+@router.delete("/blocklist/{block_id}", tags=["admin: blocklist"], status_code=204)
+async def remove_block(block_id: int, service: ConfigDep, principal: PrincipalDep) -> Response:
+    await service.remove_block(principal, block_id)
+    return Response(status_code=204)
+
+
 @router.get("/audit-log", tags=["admin"])
 async def audit_log(
     service: ConfigDep,

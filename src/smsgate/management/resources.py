@@ -24,6 +24,7 @@ from smsgate.management import schemas
 from smsgate.providers.channel_rules import ChannelDraft
 from smsgate.providers.registry import ADAPTERS, channel_problems
 from smsgate.sending.render import TemplateError, placeholder_names
+from smsgate.verification.service import code_settings
 
 Check = Callable[[AsyncSession, dict[str, Any], Any | None], Awaitable[None]]
 Dependents = Callable[[AsyncSession, Any], Awaitable[list[str]]]
@@ -152,6 +153,14 @@ async def _check_business(session: AsyncSession, values: dict[str, Any], existin
     template_no = _merged(values, existing, "template_no")
     if not await _count(session, TemplateConfig, template_no=template_no):
         raise BadRequest(f"template {template_no!r} does not exist")
+    try:
+        code_settings(
+            _merged(values, existing, "code_length"),
+            _merged(values, existing, "code_alphabet"),
+            _merged(values, existing, "code_ttl_seconds"),
+        )
+    except ValueError as exc:
+        raise BadRequest(str(exc)) from exc
 
 
 async def _no_dependents(session: AsyncSession, row: Any) -> list[str]:

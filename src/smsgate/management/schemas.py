@@ -219,7 +219,25 @@ class AppKeyView(BaseModel):
 # -- businesses -------------------------------------------------------------------------
 
 
-class BusinessCreate(_WithExt):
+PhoneLimit = Annotated[int | None, Field(ge=0, le=1_000_000)]
+
+
+class _AntiAbuse(_WithExt):
+    """Per-phone limits and verification-code settings (docs/anti-abuse.md).
+
+    A NULL limit takes the default: 1/5/10 per minute/hour/day for verification businesses,
+    none otherwise; 0 switches that window off.
+    """
+
+    phone_limit_minute: PhoneLimit = None
+    phone_limit_hour: PhoneLimit = None
+    phone_limit_day: PhoneLimit = None
+    code_length: Annotated[int | None, Field(ge=1, le=64)] = None
+    code_alphabet: Annotated[str | None, Field(min_length=2, max_length=64)] = None
+    code_ttl_seconds: Annotated[int | None, Field(ge=1)] = None
+
+
+class BusinessCreate(_AntiAbuse):
     business_no: Code | None = None
     business_name: Name
     app_no: Code
@@ -227,15 +245,17 @@ class BusinessCreate(_WithExt):
     business_desc: Remark = None
     remark: Remark = None
     status: bool = True
+    is_verification: bool = False
 
 
-class BusinessUpdate(_WithExt):
+class BusinessUpdate(_AntiAbuse):
     business_name: Name | None = None
     app_no: Code | None = None
     template_no: Code | None = None
     business_desc: Remark = None
     remark: Remark = None
     status: bool | None = None
+    is_verification: bool | None = None
 
 
 class BusinessView(ViewModel):
@@ -247,6 +267,20 @@ class BusinessView(ViewModel):
     remark: str | None
     ext_json: str | None
     status: bool
+    is_verification: bool
+    phone_limit_minute: int | None
+    phone_limit_hour: int | None
+    phone_limit_day: int | None
+    code_length: int | None
+    code_alphabet: str | None
+    code_ttl_seconds: int | None
+
+
+class BlockCreate(CamelModel):
+    phone: Annotated[str, Field(min_length=2, max_length=32)]
+    is_prefix: bool = False
+    app_no: Code | None = None  # None: blocked for every app
+    reason: Annotated[str, Field(max_length=255)] = ""
 
 
 class Page(BaseModel):

@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsgate.auth.service import Principal, require_admin
+from smsgate.blocklist.service import BlocklistService
 from smsgate.crypto import SecretBox, hash_app_key, new_app_key
 from smsgate.db.base import iso_utc
 from smsgate.db.models import AppConfig, AuditLog
-from smsgate.errors import Conflict, NotFound
+from smsgate.errors import BadRequest, Conflict, NotFound
 from smsgate.invalidation import ConfigBus
 from smsgate.management import schemas
 from smsgate.management.resources import APPS, CHANNELS, Resource
@@ -33,11 +34,90 @@ class ConfigService:
         secrets: SecretBox,
         bus: ConfigBus,
         http: aiohttp.ClientSession | None = None,
+        blocklist: BlocklistService | None = None,
     ) -> None:
         self._sessions = sessions
         self._secrets = secrets
         self._bus = bus
         self._http = http  # the process's pooled session, for channel tests
+        self._blocklist = blocklist
+
+    # -- blocklist -----------------------------------------------------------------------
+
+    def _require_blocklist(self) -> BlocklistService:
+        if self._blocklist is None:  # pragma: no cover - always wired by create_app
+            raise NotFound("the blocklist is not available in this process")
+        return self._blocklist
+
+    async def list_blocks(
+        self,
+        *,
+        app_no: str | None = None,
+        global_only: bool = False,
+        q: str | None = None,
+        page: int = 1,
+        page_size: int = 50,
+    ) -> schemas.Page:
+        page = max(1, page)
+        page_size = min(max(1, page_size), MAX_PAGE_SIZE)
+        found = await self._require_blocklist().list_blocks(
+            app_no=app_no,
+            global_only=global_only,
+            search=q,
+            offset=(page - 1) * page_size,
+            limit=page_size,
+        )
+        items = [{**b.as_json(), "createdAt": iso_utc(b.created_at)} for b in found.items]
+        return schemas.Page(items=items, total=found.total, page=page, page_size=page_size)
+
+    async def add_block(self, principal: Principal, data: schemas.BlockCreate) -> dict[str, Any]:
+        require_admin(principal)
+        if data.app_no is not None:
+            async with self._sessions() as session:
+                exists = await session.execute(
+                    select(func.count())
+                    .select_from(AppConfig)
+                    .where(AppConfig.app_no == data.app_no)
+                )
+                if not exists.scalar_one():
+                    raise BadRequest(f"app {data.app_no!r} does not exist")
+        entry = await self._require_blocklist().add_block(
+            data.phone,
+            created_by=principal.username,
+            app_no=data.app_no,
+            is_prefix=data.is_prefix,
+            reason=data.reason,
+        )
+        await self._write_audit(
+            principal,
+            "block",
+            entry.phone,
+            {"scope": [None, entry.scope], "reason": [None, entry.reason]},
+        )
+        await self._bus.publish()
+        return {**entry.as_json(), "createdAt": iso_utc(entry.created_at)}
+
+    async def remove_block(self, principal: Principal, block_id: int) -> None:
+        require_admin(principal)
+        entry = await self._require_blocklist().remove_block(block_id)
+        if entry is None:
+            raise NotFound(f"blocklist entry {block_id} does not exist")
+        await self._write_audit(principal, "unblock", entry.phone, {"scope": [entry.scope, None]})
+        await self._bus.publish()
+
+    async def _write_audit(
+        self, principal: Principal, action: str, key: str, changes: dict[str, list[Any]]
+    ) -> None:
+        async with self._sessions.begin() as session:
+            session.add(
+                AuditLog(
+                    username=principal.username,
+                    action=action,
+                    resource="blocklist",
+                    resource_key=key[:128],
+                    changes=orjson.dumps(changes).decode(),
+                )
+            )
 
     # -- reads ---------------------------------------------------------------------------
 
