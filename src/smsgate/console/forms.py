@@ -155,6 +155,27 @@ PAGES: dict[str, Page] = {
             FormField("app_no", "Application", "select", "apps"),
             FormField("template_no", "Template", "select", "templates"),
             FormField("business_desc", "Description"),
+            FormField(
+                "is_verification",
+                "Verification codes",
+                "checkbox",
+                help="registration/login codes: per-phone defaults 1/min, 5/h, 10/day",
+            ),
+            FormField(
+                "phone_limit_minute",
+                "Per phone per minute",
+                "number",
+                help="blank: default; 0: none",
+            ),
+            FormField(
+                "phone_limit_hour", "Per phone per hour", "number", help="blank: default; 0: none"
+            ),
+            FormField(
+                "phone_limit_day", "Per phone per day", "number", help="blank: default; 0: none"
+            ),
+            FormField("code_length", "Code length", "number", help="blank: 6"),
+            FormField("code_alphabet", "Code alphabet", help="blank: 0123456789"),
+            FormField("code_ttl_seconds", "Code lifetime (s)", "number", help="blank: 300"),
             _EXT,
             _REMARK,
             _STATUS,

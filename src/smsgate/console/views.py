@@ -527,6 +527,73 @@ async def audit_page(request: Request, principal: User, resource: str = "") -> R
     )
 
 
+# -- blocklist ---------------------------------------------------------------------------------
+
+
+async def _blocklist_page(
+    request: Request, error: str | None = None, status: int = 200
+) -> Response:
+    query = request.query_params
+    app_no, q = query.get("app_no", "").strip(), query.get("q", "").strip()
+    page = _page_number(request)
+    found = await _config(request).list_blocks(
+        app_no=app_no or None, q=q or None, page=page, page_size=PAGE_SIZE
+    )
+    chosen = urlencode({"app_no": app_no, "q": q})
+    return render(
+        request,
+        "blocklist.html",
+        {
+            "title": "Blocklist",
+            "items": found.items,
+            "total": found.total,
+            "page": page,
+            "pages": pages(found.total, PAGE_SIZE),
+            "page_url": f"/admin/blocklist?{chosen}&page=",
+            "app_no": app_no,
+            "q": q,
+            "done": query.get("done"),
+            "error": error,
+        },
+        status=status,
+    )
+
+
+@router.get("/blocklist")
+async def blocklist_page(request: Request, principal: User) -> Response:
+    return await _blocklist_page(request)
+
+
+@router.post("/blocklist")
+async def add_block(request: Request, principal: User, form: Form) -> Response:
+    admin_only(principal)
+    try:
+        entry = schemas.BlockCreate(
+            phone=str(form.get("phone", "")).strip(),
+            is_prefix="is_prefix" in form,
+            app_no=str(form.get("app_no", "")).strip() or None,
+            reason=str(form.get("reason", "")).strip(),
+        )
+        added = await _config(request).add_block(principal, entry)
+    except ValidationError as exc:
+        return await _blocklist_page(request, describe_validation_error(exc), 400)
+    except GatewayError as exc:
+        return await _blocklist_page(request, exc.msg, exc.status)
+    return RedirectResponse(
+        f"/admin/blocklist?done={quote('blocked ' + added['phone'])}", status_code=303
+    )
+
+
+@router.post("/blocklist/{block_id:int}/delete")
+async def remove_block(request: Request, block_id: int, principal: User, form: Form) -> Response:
+    admin_only(principal)
+    try:
+        await _config(request).remove_block(principal, block_id)
+    except GatewayError as exc:
+        raise ConsoleDenied(exc.msg, exc.status) from exc
+    return RedirectResponse("/admin/blocklist?done=removed", status_code=303)
+
+
 # -- the five configuration pages ------------------------------------------------------------
 
 
@@ -539,7 +606,8 @@ def _page_for(resource: str) -> Page:
 
 def _page_number(request: Request) -> int:
     raw = request.query_params.get("page", "1")
-    return max(1, int(raw)) if raw.isdigit() else 1
+    # Capped like the admin API's: a huge page number must not reach the database's OFFSET.
+    return min(max(1, int(raw)), 1_000_000) if raw.isdigit() and len(raw) <= 7 else 1
 
 
 async def _choices(request: Request, page: Page) -> dict[str, list[tuple[str, str]]]:
