@@ -60,8 +60,12 @@ async def finish_records(
     # Only records still SENDING: phones refused by the gateway (blocklist, per-phone limits)
     # were written FAILED in the same insert and must keep that.
     where = [_log.c.request_id == request_id, _log.c.status == int(SendStatus.SENDING)]
+    # Only these phones: a queue worker finishes part of a request while another worker may
+    # hold the rest (and a CASE without a branch for a row would write NULL).
     if len(outcomes) == 1:
         where.append(_log.c.phone_number == outcomes[0].phone)
+    else:
+        where.append(_log.c.phone_number.in_([o.phone for o in outcomes]))
     values["updated_at"] = utcnow()
     await conn.execute(update(_log).where(*where).values(**values))
 
