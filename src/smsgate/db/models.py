@@ -168,6 +168,8 @@ class SendLog(IdTimestampMixin, Base):
     __table_args__ = (
         Index("ix_sms_send_log_phone_created", "phone_number", "created_at"),
         Index("ix_sms_send_log_app_created", "app_no", "created_at"),
+        # The queue workers' claim: due QUEUED records, per app (fairness).
+        Index("ix_sms_send_log_queue", "status", "app_no", "next_attempt_at"),
     )
 
     request_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
@@ -192,6 +194,17 @@ class SendLog(IdTimestampMixin, Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime())
     remark: Mapped[str | None] = mapped_column(String(255))
     ext_json: Mapped[str | None] = mapped_column(Text)
+    # The async pipeline (POST /api/v1/messages): a QUEUED record is due at next_attempt_at;
+    # a worker claims it (claimed_by = its claim token, claimed_at) and marks dispatched_at
+    # just before the provider call, so a worker lost before that point can be re-queued
+    # safely, and one lost after it leaves the record UNKNOWN (it may have been sent).
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime())
+    attempts: Mapped[int] = mapped_column(
+        SmallInteger, nullable=False, default=0, server_default=text("0")
+    )
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(DateTime())
 
 
 class AdminUser(IdTimestampMixin, Base):
