@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from smsgate import __version__
-from smsgate.api import admin, callbacks, health, send
+from smsgate.api import admin, callbacks, health, messages, send
 from smsgate.api import verification as verification_api
 from smsgate.api.errors import install_error_handlers
 from smsgate.auth.service import AuthService
@@ -28,6 +28,8 @@ from smsgate.limits.memory import MemoryFailureCounter, MemoryRateLimiter
 from smsgate.limits.phones import MemoryPhoneLimiter, PhoneLimiter, RedisPhoneLimiter
 from smsgate.limits.redis import RedisFailureCounter, RedisRateLimiter
 from smsgate.management.service import ConfigService
+from smsgate.pipeline.service import QueueService
+from smsgate.pipeline.worker import QueueWorker
 from smsgate.records.service import RecordService
 from smsgate.reports.service import ReportService
 from smsgate.sending.service import SendingService
@@ -102,9 +104,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.reports = reports
         await bus.start()
         sweeper = asyncio.create_task(reports.run_sweeper(), name="smsgate-report-sweeper")
+        app.state.queue = QueueService(engine, sending)
+        worker: QueueWorker | None = None
+        worker_task: asyncio.Task[None] | None = None
+        if settings.run_worker:
+            worker = QueueWorker(settings, engine, sending, concurrency=settings.worker_concurrency)
+            worker_task = asyncio.create_task(worker.run(), name="smsgate-queue-worker")
         try:
             yield
         finally:
+            if worker is not None and worker_task is not None:
+                # Finish what is in flight and record it; past the grace period the task is
+                # cancelled and its not-yet-dispatched claims go back to the queue.
+                worker.stop()
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(worker_task, settings.worker_stop_seconds)
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
@@ -123,6 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(send.router, tags=["send"])
+    app.include_router(messages.router, tags=["queued send"])
     app.include_router(verification_api.router, tags=["verification codes"])
     app.include_router(health.router, tags=["health"])
     app.include_router(admin.router)

@@ -80,21 +80,23 @@ def serve(
         bool, typer.Option("--no-migrate", help="Do not run migrations first.")
     ] = False,
     access_log: Annotated[bool, typer.Option("--access-log", help="Log every request.")] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option("--no-worker", help="Do not run a queue worker in the server processes."),
+    ] = False,
 ) -> None:
-    """Run migrations, then serve the send API."""
+    """Run migrations, then serve the send API (and a queue worker, unless --no-worker)."""
+    import os
+
     import uvicorn
 
     settings = get_settings()
     if settings.secret_key is None:
         if not demo:
-            raise _fail(
-                "SMSGATE_SECRET_KEY is not set. It encrypts provider secrets and signs console "
-                "sessions; make one with\n  python3 -c 'import secrets; "
-                "print(secrets.token_urlsafe(32))'\nand export SMSGATE_SECRET_KEY=<it> "
-                "(keep it: without it stored provider secrets cannot be read). "
-                "`smsgate serve --demo` runs without one."
-            )
+            raise _no_secret_key()
         settings = _with_demo_secret(settings)
+    settings = settings.model_copy(update={"run_worker": not no_worker})
+    os.environ["SMSGATE_RUN_WORKER"] = "0" if no_worker else "1"  # for --workers processes
     if workers > 1 and not settings.redis_url:
         raise _fail(
             f"--workers {workers} needs SMSGATE_REDIS_URL: without Redis each process would keep "
@@ -132,6 +134,54 @@ def serve(
         from smsgate.app import create_app
 
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+
+
+def _no_secret_key() -> typer.Exit:
+    return _fail(
+        "SMSGATE_SECRET_KEY is not set. It encrypts provider secrets and signs console "
+        "sessions; make one with\n  python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(32))'\nand export SMSGATE_SECRET_KEY=<it> "
+        "(keep it: without it stored provider secrets cannot be read). "
+        "`smsgate serve --demo` runs without one."
+    )
+
+
+@cli.command()
+def worker(
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="Requests whose batches are sent at the same time.")
+    ] = 4,
+    no_migrate: Annotated[
+        bool, typer.Option("--no-migrate", help="Do not run migrations first.")
+    ] = False,
+) -> None:
+    """Run a queue worker: sends queued messages, applies delivery reports, delivers webhooks.
+
+    Stops on SIGTERM or Ctrl-C after recording what it has in flight.
+    """
+    settings = get_settings()
+    if settings.secret_key is None:
+        raise _no_secret_key()
+    settings = settings.model_copy(update={"run_worker": True, "worker_concurrency": concurrency})
+    if not no_migrate:
+        _upgrade(settings)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    import signal
+
+    from smsgate.app import create_app
+
+    app = create_app(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    async with app.router.lifespan_context(app):
+        typer.echo("smsgate worker started", err=True)
+        await stop.wait()
+        typer.echo("smsgate worker stopping: finishing what is in flight", err=True)
 
 
 def _with_demo_secret(settings: Settings) -> Settings:

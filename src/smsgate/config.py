@@ -24,6 +24,21 @@ class Settings(BaseSettings):
     default_region: str = "CN"
     # The per-request cap on phones; providers split larger lists into several calls.
     max_phones_per_request: int = Field(default=1000, ge=1)
+    # POST /api/v1/messages (queued) takes larger lists; workers send them in batches.
+    max_phones_per_queued_request: int = Field(default=10_000, ge=1)
+    # Queue workers: records claimed per round, how long a claim may stay unfinished
+    # before another worker treats its holder as lost, and how often an idle worker polls.
+    # `serve` runs a queue worker in each process unless --no-worker; `smsgate worker` too.
+    run_worker: bool = False
+    worker_concurrency: int = Field(default=4, ge=1)
+    worker_stop_seconds: float = Field(default=30.0, gt=0)
+    worker_batch_size: int = Field(default=200, ge=1)
+    worker_lease_seconds: float = Field(default=60.0, gt=0)
+    worker_poll_seconds: float = Field(default=0.5, gt=0)
+    # Retryable provider errors (5xx, connection refused) retry the same channel this many
+    # times in all, with exponential backoff from worker_retry_base_seconds, plus jitter.
+    worker_max_attempts: int = Field(default=5, ge=1)
+    worker_retry_base_seconds: float = Field(default=2.0, gt=0)
     # How long resolved business -> template -> sign -> channel chains are trusted.
     config_cache_ttl_seconds: float = Field(default=2.0, ge=0, le=2.0)
     db_pool_size: int = Field(default=20, ge=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -67,11 +68,30 @@ async def send_message(
     # Authenticate before reading the body, so a caller without a key learns nothing else.
     app = await service.authenticate(authorization)
     body = parse_send_body(await request.body())
+    return await respond_once(
+        request,
+        app.app_no,
+        idempotency_key,
+        "send-message",
+        body.canonical(),
+        lambda: service.send_message(app, body),
+    )
+
+
+async def respond_once(
+    request: Request,
+    app_no: str,
+    idempotency_key: str | None,
+    endpoint: str,
+    canonical_body: str,
+    send: Callable[[], Awaitable[SendOutcome]],
+) -> Response:
+    """Run `send` and answer, at most once per Idempotency-Key (DESIGN: never double-send)."""
     if idempotency_key is None:
-        return _outcome_response(await service.send_message(app, body))
+        return outcome_response(await send())
     keys = IdempotencyService(request.app.state.engine)
     stored = await keys.claim(
-        app.app_no, idempotency_key, "send-message", fingerprint("send-message", body.canonical())
+        app_no, idempotency_key, endpoint, fingerprint(endpoint, canonical_body)
     )
     if stored is not None:
         return Response(
@@ -81,19 +101,19 @@ async def send_message(
             headers={"Idempotent-Replayed": "true"},
         )
     try:
-        outcome = await service.send_message(app, body)
+        outcome = await send()
     except GatewayError:
         # Refused before anything was written or sent: the key may be used again.
-        await keys.release(app.app_no, idempotency_key)
+        await keys.release(app_no, idempotency_key)
         raise
     # Any other failure keeps the key claimed: the message may be on its way, and a
     # repeat must not send it twice.
-    response = _outcome_response(outcome)
-    await keys.answer(app.app_no, idempotency_key, response.status_code, bytes(response.body))
+    response = outcome_response(outcome)
+    await keys.answer(app_no, idempotency_key, response.status_code, bytes(response.body))
     return response
 
 
-def _outcome_response(outcome: SendOutcome) -> Response:
+def outcome_response(outcome: SendOutcome) -> Response:
     accepted = outcome.code == 200
     headers = None
     if outcome.retry_after_seconds is not None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, Validat
 
 from smsgate.db.models import SendStatus
 from smsgate.errors import BadRequest
+from smsgate.providers.base import ErrorKind
 
 
 class SendMessageBody(BaseModel):
@@ -73,6 +74,7 @@ class PhoneOutcome:
     message: str
     provider_message_id: str | None = None
     retry_after_seconds: int | None = None  # phones refused by a per-phone limit
+    error_kind: ErrorKind | None = None  # why the provider did not take it (retries, failover)
 
     def as_json(self) -> dict[str, Any]:
         return {

@@ -8,6 +8,7 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 import aiohttp
@@ -26,6 +27,7 @@ from smsgate.businesses.schemas import Route
 from smsgate.cache import TTLCache
 from smsgate.config import Settings
 from smsgate.crypto import SecretBox, app_key_matches
+from smsgate.db.base import iso_utc
 from smsgate.db.models import AppConfig, SendStatus
 from smsgate.errors import (
     BadRequest,
@@ -253,9 +255,18 @@ class SendingService:
     # -- the send ------------------------------------------------------------------------
 
     async def send_message(
-        self, app: AppSnapshot, body: SendMessageBody, *, redact: str | None = None
+        self,
+        app: AppSnapshot,
+        body: SendMessageBody,
+        *,
+        redact: str | None = None,
+        queue_at: datetime | None = None,
     ) -> SendOutcome:
-        """Send; `redact` (a verification code) is masked in what the records store."""
+        """Send; `redact` (a verification code) is masked in what the records store.
+
+        With `queue_at` (naive UTC) nothing is sent now: the records are committed QUEUED,
+        due at that time, for the queue workers (POST /api/v1/messages); the answer is 202.
+        """
         resolved = await self.resolve(app, body.businessNo)
         route = resolved.route
         adapter = resolved.adapter
@@ -263,7 +274,12 @@ class SendingService:
         if adapter is None or names is None:  # pragma: no cover - resolve() refuses these
             raise Forbidden(f"business {body.businessNo} has no usable channel")
 
-        phones = self._validate_phones(body.phone_list())
+        limit = (
+            self._settings.max_phones_per_queued_request
+            if queue_at is not None
+            else self._settings.max_phones_per_request
+        )
+        phones = self._validate_phones(body.phone_list(), limit)
         params = body.param_list()
         if len(params) != len(names):
             wanted = ", ".join(names) if names else "none"
@@ -298,7 +314,15 @@ class SendingService:
             reservation = await self._take_rate(app, len(allowed))
             try:
                 await self._record_and_reserve(
-                    app, route, request_id, allowed, stored_params, stored_content, fee, refused
+                    app,
+                    route,
+                    request_id,
+                    allowed,
+                    stored_params,
+                    stored_content,
+                    fee,
+                    refused,
+                    queue_at=queue_at,
                 )
             except BaseException:
                 if reservation is not None:
@@ -308,7 +332,9 @@ class SendingService:
             await self._give_back_phone_limits(route, limited, request_id)
             raise
 
-        sent, bodies, body_by_phone = await self._dispatch(
+        if queue_at is not None:
+            return _queued_summary(request_id, phones, allowed, refused, fee, queue_at)
+        sent, bodies, body_by_phone = await self.dispatch(
             adapter, route, request_id, allowed, params, names, content, fee
         )
         if redact:
@@ -316,14 +342,13 @@ class SendingService:
             mask = "*" * len(redact)
             body_by_phone = {p: body.replace(redact, mask) for p, body in body_by_phone.items()}
         await self._finish(app, request_id, sent, body_by_phone, fee)
-        await self._block_opt_outs(app, route, sent)
+        await self.block_opt_outs(app, route, sent)
         by_phone = {outcome.phone: outcome for outcome in sent} | refused
         return _summarise(request_id, [by_phone[phone] for phone in phones], sent, bodies)
 
-    def _validate_phones(self, raw_phones: list[str]) -> list[str]:
+    def _validate_phones(self, raw_phones: list[str], limit: int) -> list[str]:
         if not raw_phones or not any(p.strip() for p in raw_phones):
             raise BadRequest("phones must contain at least one phone number")
-        limit = self._settings.max_phones_per_request
         if len(raw_phones) > limit:
             raise BadRequest(f"too many phones: {len(raw_phones)}; at most {limit} per request")
         phones: list[str] = []
@@ -362,7 +387,7 @@ class SendingService:
             )
         return refused
 
-    async def _block_opt_outs(
+    async def block_opt_outs(
         self, app: AppSnapshot, route: Route, sent: list[PhoneOutcome]
     ) -> None:
         """Phones the provider reported as opted out (Twilio 21610) go on the app's blocklist,
@@ -487,27 +512,31 @@ class SendingService:
         content: str,
         fee: int,
         refused: dict[str, PhoneOutcome],
+        *,
+        queue_at: datetime | None = None,
     ) -> None:
-        """Write the SENDING records and take the quota in one transaction: both or neither.
+        """Write the SENDING (or QUEUED) records and take the quota in one transaction: both
+        or neither.
 
         The records of phones the gateway refused (FAILED, fee 0) go into the same insert.
         The quota UPDATE comes last so the app row stays locked only until the commit.
         """
         params_json = orjson.dumps(list(params)).decode()
-        rows = [
+        rows: list[dict[str, object]] = [
             {
                 "request_id": request_id,
                 "app_no": app.app_no,
                 "business_no": route.business_no,
                 "template_no": route.template_no,
                 "provider_no": route.provider_no,
-                "status": int(SendStatus.SENDING),
+                "status": int(SendStatus.SENDING if queue_at is None else SendStatus.QUEUED),
                 "fee": fee,
                 "phone_number": phone,
                 "message": "",
                 "code": "",
                 "content": content,
                 "params": params_json,
+                "next_attempt_at": queue_at,
             }
             for phone in phones
         ]
@@ -541,7 +570,14 @@ class SendingService:
             f"{row.available_number} (available_number)"
         )
 
-    async def _dispatch(
+    async def route_for(self, business_no: str) -> ResolvedRoute | None:
+        """The cached route of a business, unchecked (the queue worker checks it itself)."""
+        return await self._cached(self._routes, business_no, self._load_route)
+
+    async def app_for(self, app_no: str) -> AppSnapshot | None:
+        return await self._cached(self._apps, app_no, self._load_app)
+
+    async def dispatch(
         self,
         adapter: ProviderAdapter,
         route: Route,
@@ -606,18 +642,7 @@ class SendingService:
         body_by_phone: dict[str, str],
         fee: int,
     ) -> None:
-        records = [
-            RecordOutcome(
-                phone=o.phone,
-                status=int(o.status),
-                code=o.code[:64],
-                message=o.message[:512],
-                fee=o.fee,
-                provider_message_id=(o.provider_message_id or None) and o.provider_message_id[:128],
-                provider_response=body_by_phone.get(o.phone),
-            )
-            for o in outcomes
-        ]
+        records = record_outcomes(outcomes, body_by_phone)
         refund = fee * sum(1 for o in outcomes if o.status is SendStatus.FAILED)
         try:
             async with self._engine.begin() as conn:
@@ -627,6 +652,24 @@ class SendingService:
             # The provider has answered: report that to the caller (a 503 would invite a
             # resend). The records stay SENDING for reconciliation.
             log.exception("could not record the outcome of request %s", request_id)
+
+
+def record_outcomes(
+    outcomes: Sequence[PhoneOutcome], body_by_phone: dict[str, str]
+) -> list[RecordOutcome]:
+    """What to write on each record once the provider answered (sync path and workers)."""
+    return [
+        RecordOutcome(
+            phone=o.phone,
+            status=int(o.status),
+            code=o.code[:64],
+            message=o.message[:512],
+            fee=o.fee,
+            provider_message_id=(o.provider_message_id or None) and o.provider_message_id[:128],
+            provider_response=body_by_phone.get(o.phone),
+        )
+        for o in outcomes
+    ]
 
 
 def _refused_rows(
@@ -652,6 +695,7 @@ def _refused_rows(
             "code": outcome.code,
             "content": content,
             "params": params_json,
+            "next_attempt_at": None,
         }
         for outcome in refused.values()
     ]
@@ -674,7 +718,8 @@ def _batch_outcomes(
         status = SendStatus.UNKNOWN if answer.kind is ErrorKind.AMBIGUOUS else SendStatus.FAILED
         billed = fee if status is SendStatus.UNKNOWN else 0
         return [
-            PhoneOutcome(phone, status, billed, answer.code, answer.message) for phone in phones
+            PhoneOutcome(phone, status, billed, answer.code, answer.message, error_kind=answer.kind)
+            for phone in phones
         ], answer.raw
     by_phone = {result.phone: result for result in answer.results}
     outcomes = []
@@ -701,9 +746,50 @@ def _batch_outcomes(
                     result.provider_message_id,
                 )
             )
+        elif result.error_kind is ErrorKind.AMBIGUOUS:
+            # The provider could not say what happened to this phone: it may be sent.
+            outcomes.append(
+                PhoneOutcome(
+                    phone,
+                    SendStatus.UNKNOWN,
+                    fee,
+                    result.code,
+                    result.message,
+                    error_kind=ErrorKind.AMBIGUOUS,
+                )
+            )
         else:
-            outcomes.append(PhoneOutcome(phone, SendStatus.FAILED, 0, result.code, result.message))
+            outcomes.append(
+                PhoneOutcome(
+                    phone,
+                    SendStatus.FAILED,
+                    0,
+                    result.code,
+                    result.message,
+                    error_kind=result.error_kind or ErrorKind.PERMANENT,
+                )
+            )
     return outcomes, answer.raw
+
+
+def _queued_summary(
+    request_id: str,
+    phones: list[str],
+    allowed: list[str],
+    refused: dict[str, PhoneOutcome],
+    fee: int,
+    queue_at: datetime,
+) -> SendOutcome:
+    due = iso_utc(queue_at)
+    queued = {
+        phone: PhoneOutcome(phone, SendStatus.QUEUED, fee, "QUEUED", f"queued, due at {due}")
+        for phone in allowed
+    }
+    by_phone = queued | refused
+    msg = f"accepted: {len(allowed)} message(s) queued, due at {due}"
+    if refused:
+        msg += f"; {len(refused)} phone(s) refused (see results)"
+    return SendOutcome(request_id, 202, msg, [by_phone[phone] for phone in phones])
 
 
 def _refused_summary(request_id: str, outcomes: list[PhoneOutcome]) -> SendOutcome:

@@ -1,0 +1,249 @@
+"""SQL of the send queue: claiming due records fairly, leases, retries, cancellation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from smsgate.db.base import utcnow
+from smsgate.db.models import SendLog, SendStatus
+
+_log = cast(Table, SendLog.__table__)
+
+QUEUED = int(SendStatus.QUEUED)
+SENDING = int(SendStatus.SENDING)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRecord:
+    id: int
+    request_id: str
+    app_no: str
+    business_no: str
+    phone: str
+    content: str
+    params: str | None
+    fee: int
+    attempts: int  # including this one
+
+
+def _due(now: datetime) -> Any:
+    return and_(
+        _log.c.status == QUEUED,
+        (_log.c.next_attempt_at <= now) | _log.c.next_attempt_at.is_(None),
+    )
+
+
+async def claim_due(
+    conn: AsyncConnection, token: str, limit: int, skip_locked: bool
+) -> list[ClaimedRecord]:
+    """Claim up to `limit` due QUEUED records, shared fairly among the apps that have some.
+
+    Each app gets an equal share of the round, so one app's 10,000-phone request cannot
+    hold back another app's single message. On MySQL/MariaDB the rows are picked with
+    `FOR UPDATE SKIP LOCKED`, so concurrent workers take different rows without waiting.
+    The UPDATE also requires `status = QUEUED` and stamps our token, and we read back by
+    token: even without SKIP LOCKED (SQLite) no record is ever claimed twice.
+    """
+    now = utcnow()
+    apps = [
+        row[0]
+        for row in await conn.execute(
+            select(_log.c.app_no).where(_due(now)).group_by(_log.c.app_no).limit(limit)
+        )
+    ]
+    if not apps:
+        return []
+    share = max(1, limit // len(apps))
+    ids: list[int] = []
+    for app_no in apps:
+        query = (
+            select(_log.c.id)
+            .where(_due(now), _log.c.app_no == app_no)
+            .order_by(_log.c.next_attempt_at, _log.c.id)
+            .limit(share)
+        )
+        if skip_locked:
+            query = query.with_for_update(skip_locked=True)
+        ids.extend(row[0] for row in await conn.execute(query))
+    if not ids:
+        return []
+    await conn.execute(
+        update(_log)
+        .where(_log.c.id.in_(ids), _log.c.status == QUEUED)
+        .values(
+            status=SENDING,
+            claimed_by=token,
+            claimed_at=now,
+            dispatched_at=None,
+            attempts=_log.c.attempts + 1,
+            updated_at=now,
+        )
+    )
+    rows = await conn.execute(
+        select(
+            _log.c.id,
+            _log.c.request_id,
+            _log.c.app_no,
+            _log.c.business_no,
+            _log.c.phone_number,
+            _log.c.content,
+            _log.c.params,
+            _log.c.fee,
+            _log.c.attempts,
+        )
+        .where(_log.c.claimed_by == token, _log.c.status == SENDING)
+        .order_by(_log.c.id)
+    )
+    return [ClaimedRecord(*row) for row in rows]
+
+
+async def mark_dispatched(conn: AsyncConnection, ids: Sequence[int]) -> None:
+    """Just before the provider call: from now on a lost worker means UNKNOWN, not retry."""
+    now = utcnow()
+    await conn.execute(
+        update(_log).where(_log.c.id.in_(list(ids))).values(dispatched_at=now, updated_at=now)
+    )
+
+
+async def requeue(
+    conn: AsyncConnection,
+    ids: Sequence[int],
+    at: datetime,
+    code: str,
+    message: str,
+    undo_attempt: bool = False,
+) -> None:
+    """Back to QUEUED, due at `at` (a retry, or a claim released before dispatch)."""
+    values: dict[str, Any] = {
+        "status": QUEUED,
+        "next_attempt_at": at,
+        "claimed_by": None,
+        "claimed_at": None,
+        "dispatched_at": None,
+        "code": code[:64],
+        "message": message[:512],
+        "updated_at": utcnow(),
+    }
+    if undo_attempt:
+        values["attempts"] = _log.c.attempts - 1
+    await conn.execute(
+        update(_log).where(_log.c.id.in_(list(ids)), _log.c.status == SENDING).values(**values)
+    )
+
+
+async def fail(conn: AsyncConnection, ids: Sequence[int], code: str, message: str) -> None:
+    """FAILED without a provider call (the business was disabled meanwhile, ...)."""
+    await conn.execute(
+        update(_log)
+        .where(_log.c.id.in_(list(ids)), _log.c.status == SENDING)
+        .values(
+            status=int(SendStatus.FAILED),
+            code=code[:64],
+            message=message[:512],
+            updated_at=utcnow(),
+        )
+    )
+
+
+async def reap_lost_claims(conn: AsyncConnection, lease: timedelta) -> tuple[int, int]:
+    """Records whose worker vanished (crash, SIGKILL) past the lease.
+
+    Not yet dispatched: nothing reached the provider, so they go back to the queue.
+    Dispatched: the provider may have sent them, so they become UNKNOWN (never resent
+    blindly; a delivery report or reconciliation settles them). Returns (requeued, unknown).
+    """
+    cutoff = utcnow() - lease
+    stale = and_(
+        _log.c.status == SENDING,
+        _log.c.claimed_by.is_not(None),
+        _log.c.claimed_at < cutoff,
+    )
+    requeued = await conn.execute(
+        update(_log)
+        .where(stale, _log.c.dispatched_at.is_(None))
+        .values(
+            status=QUEUED,
+            claimed_by=None,
+            claimed_at=None,
+            next_attempt_at=utcnow(),
+            updated_at=utcnow(),
+        )
+    )
+    unknown = await conn.execute(
+        update(_log)
+        .where(stale, _log.c.dispatched_at.is_not(None))
+        .values(
+            status=int(SendStatus.UNKNOWN),
+            code="WORKER_LOST",
+            message="the worker sending this message stopped after the provider call began",
+            updated_at=utcnow(),
+        )
+    )
+    return int(requeued.rowcount), int(unknown.rowcount)
+
+
+async def request_records(
+    conn: AsyncConnection, app_no: str, request_id: str
+) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(
+            _log.c.id,
+            _log.c.phone_number,
+            _log.c.status,
+            _log.c.fee,
+            _log.c.code,
+            _log.c.message,
+            _log.c.provider_message_id,
+            _log.c.next_attempt_at,
+            _log.c.attempts,
+            _log.c.report_code,
+            _log.c.delivered_at,
+        )
+        .where(_log.c.request_id == request_id, _log.c.app_no == app_no)
+        .order_by(_log.c.id)
+    )
+    return [dict(row._mapping) for row in rows]
+
+
+async def cancel_queued(
+    conn: AsyncConnection, app_no: str, request_id: str, token: str
+) -> tuple[int, int]:
+    """CANCELLED for what no worker has claimed yet; returns (records, fee to give back).
+
+    The UPDATE stamps `token`, and only the rows it changed are summed: a record a worker
+    claims at the same moment is neither cancelled nor refunded.
+    """
+    await conn.execute(
+        update(_log)
+        .where(_log.c.request_id == request_id, _log.c.app_no == app_no, _log.c.status == QUEUED)
+        .values(
+            status=int(SendStatus.CANCELLED),
+            code="CANCELLED",
+            message="cancelled before it was sent",
+            claimed_by=token,
+            updated_at=utcnow(),
+        )
+    )
+    row = (
+        await conn.execute(
+            select(func.count(), func.coalesce(func.sum(_log.c.fee), 0)).where(
+                _log.c.claimed_by == token, _log.c.status == int(SendStatus.CANCELLED)
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def queue_depth(conn: AsyncConnection) -> tuple[int, datetime | None]:
+    """QUEUED records that are due now, and the oldest due time (for lag)."""
+    now = utcnow()
+    row = (
+        await conn.execute(select(func.count(), func.min(_log.c.next_attempt_at)).where(_due(now)))
+    ).one()
+    return int(row[0]), row[1]

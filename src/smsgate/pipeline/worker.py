@@ -1,0 +1,219 @@
+"""Queue worker: claims due QUEUED records, sends them in provider-sized batches, records."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from smsgate.apps import repository as apps_repo
+from smsgate.config import Settings
+from smsgate.db.base import utcnow
+from smsgate.db.models import SendStatus
+from smsgate.pipeline import repository as queue
+from smsgate.pipeline.repository import ClaimedRecord
+from smsgate.providers.base import ErrorKind
+from smsgate.records import repository as records_repo
+from smsgate.sending.service import SendingService, record_outcomes
+
+log = logging.getLogger("smsgate.worker")
+
+
+def retry_delay(attempt: int, base_seconds: float) -> float:
+    """Exponential backoff with full jitter: up to base * 2^(attempt-1), capped at 10 min."""
+    ceiling = min(600.0, base_seconds * 2 ** (attempt - 1))
+    return base_seconds / 2 + random.uniform(0, ceiling)  # noqa: S311 - jitter, not secrecy
+
+
+class QueueWorker:
+    """One claim loop per process; `concurrency` requests' batches in flight at once.
+
+    Crash safety: a claimed record is marked `dispatched_at` right before its provider call.
+    If this process dies, another worker's reaper finds the claim past its lease: records
+    not yet dispatched go back to the queue, dispatched ones become UNKNOWN (they may have
+    been sent; they are never resent blindly). On a graceful stop the loop stops claiming,
+    finishes what is in flight, and releases claims it had not started.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        sending: SendingService,
+        name: str | None = None,
+        concurrency: int = 4,
+    ) -> None:
+        self._settings = settings
+        self._engine = engine
+        self._sending = sending
+        self._name = (name or f"w-{uuid.uuid4().hex[:8]}")[:40]
+        self._concurrency = max(1, concurrency)
+        self._skip_locked = engine.dialect.name != "sqlite"
+        self._stopping = asyncio.Event()
+        self._undispatched: set[int] = set()
+        self.sent = 0  # records this worker handed to a provider (for logs and tests)
+
+    def stop(self) -> None:
+        """Stop claiming; `run()` returns once what is in flight is recorded."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        reaper = asyncio.create_task(self._reap_forever(), name=f"{self._name}-reaper")
+        try:
+            while not self._stopping.is_set():
+                try:
+                    worked = await self.run_once()
+                except Exception:  # the database may be down for a while: keep trying
+                    log.exception("queue worker %s: claim round failed", self._name)
+                    worked = False
+                if not worked:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(
+                            self._stopping.wait(), self._settings.worker_poll_seconds
+                        )
+        finally:
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+            await self._release_undispatched()
+
+    async def run_once(self) -> bool:
+        """One claim round; True when it found work."""
+        token = f"{self._name}:{uuid.uuid4().hex[:16]}"
+        async with self._engine.begin() as conn:
+            claimed = await queue.claim_due(
+                conn, token, self._settings.worker_batch_size, self._skip_locked
+            )
+        if not claimed:
+            return False
+        self._undispatched.update(record.id for record in claimed)
+        groups: dict[str, list[ClaimedRecord]] = {}
+        for record in claimed:
+            groups.setdefault(record.request_id, []).append(record)
+        limit = asyncio.Semaphore(self._concurrency)
+
+        async def bounded(records: list[ClaimedRecord]) -> None:
+            async with limit:
+                try:
+                    await self._send_request(records)
+                except Exception:
+                    log.exception("queue worker %s: request %s", self._name, records[0].request_id)
+
+        await asyncio.gather(*(bounded(records) for records in groups.values()))
+        return True
+
+    async def _send_request(self, records: list[ClaimedRecord]) -> None:
+        """Send the claimed records of one request (same business, content and params)."""
+        first = records[0]
+        ids = [record.id for record in records]
+        resolved = await self._sending.route_for(first.business_no)
+        app = await self._sending.app_for(first.app_no)
+        problem = None
+        if app is None or not app.enabled:
+            problem = f"app {first.app_no} is disabled or gone"
+        elif resolved is None or resolved.adapter is None or resolved.param_names is None:
+            problem = f"business {first.business_no} has no usable channel now"
+        else:
+            route = resolved.route
+            if not (
+                route.business_enabled
+                and route.template_enabled
+                and route.sign_enabled
+                and route.channel_enabled
+            ):
+                problem = (
+                    f"business {first.business_no}, its template, signature or channel "
+                    "was disabled after the message was queued"
+                )
+        params: list[str] = orjson.loads(first.params) if first.params else []
+        names = resolved.param_names if resolved is not None else None
+        if problem is None and names is not None and len(params) != len(names):
+            problem = f"template of business {first.business_no} changed its placeholders"
+        if problem is not None or resolved is None or resolved.adapter is None or app is None:
+            await self._fail(records, "NOT_SENDABLE", problem or "not sendable")
+            return
+
+        async with self._engine.begin() as conn:
+            await queue.mark_dispatched(conn, ids)
+        self._undispatched.difference_update(ids)
+        outcomes, _bodies, body_by_phone = await self._sending.dispatch(
+            resolved.adapter,
+            resolved.route,
+            first.request_id,
+            [record.phone for record in records],
+            params,
+            resolved.param_names or [],
+            first.content,
+            first.fee,
+        )
+        self.sent += len(records)
+        by_phone = {record.phone: record for record in records}
+        retry = [
+            o
+            for o in outcomes
+            if o.status is SendStatus.FAILED
+            and o.error_kind is ErrorKind.RETRYABLE
+            and by_phone[o.phone].attempts < self._settings.worker_max_attempts
+        ]
+        final = [o for o in outcomes if o not in retry]
+        async with self._engine.begin() as conn:
+            if retry:
+                attempt = max(by_phone[o.phone].attempts for o in retry)
+                due = utcnow() + timedelta(
+                    seconds=retry_delay(attempt, self._settings.worker_retry_base_seconds)
+                )
+                await queue.requeue(
+                    conn, [by_phone[o.phone].id for o in retry], due, retry[0].code,
+                    f"retry {attempt + 1} of {self._settings.worker_max_attempts}: "
+                    f"{retry[0].message}",
+                )  # fmt: skip
+            await records_repo.finish_records(
+                conn, first.request_id, record_outcomes(final, body_by_phone)
+            )
+            refund = first.fee * sum(1 for o in final if o.status is SendStatus.FAILED)
+            await apps_repo.refund_quota(conn, first.app_no, refund)
+        await self._sending.block_opt_outs(app, resolved.route, final)
+
+    async def _fail(self, records: Sequence[ClaimedRecord], code: str, message: str) -> None:
+        ids = [record.id for record in records]
+        async with self._engine.begin() as conn:
+            await queue.fail(conn, ids, code, message)
+            await apps_repo.refund_quota(conn, records[0].app_no, sum(r.fee for r in records))
+        self._undispatched.difference_update(ids)
+
+    async def _release_undispatched(self) -> None:
+        """Claims taken but never dispatched go back to the queue at once (graceful stop)."""
+        if not self._undispatched:
+            return
+        ids = sorted(self._undispatched)
+        try:
+            async with self._engine.begin() as conn:
+                await queue.requeue(
+                    conn, ids, utcnow(), "QUEUED", "released by a stopping worker", True
+                )
+            self._undispatched.clear()
+        except Exception:
+            log.exception("could not release %d claimed records; the reaper will", len(ids))
+
+    async def _reap_forever(self) -> None:
+        lease = timedelta(seconds=self._settings.worker_lease_seconds)
+        while True:
+            try:
+                async with self._engine.begin() as conn:
+                    requeued, unknown = await queue.reap_lost_claims(conn, lease)
+                if requeued or unknown:
+                    log.warning(
+                        "lost claims: %d record(s) back to the queue, %d left UNKNOWN",
+                        requeued,
+                        unknown,
+                    )
+            except Exception:
+                log.exception("reaping lost claims failed")
+            await asyncio.sleep(max(0.5, self._settings.worker_lease_seconds / 3))
