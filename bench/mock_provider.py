@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import uuid
 
 import orjson
@@ -46,15 +47,20 @@ def build_app(latency_ms: float) -> web.Application:
 
 
 async def serve(host: str, port: int, latency_ms: float) -> None:
-    runner = web.AppRunner(build_app(latency_ms), access_log=None)
+    # Open keep-alive connections must not hold up the benchmark's clean-up.
+    runner = web.AppRunner(build_app(latency_ms), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     # A deep backlog: wrk opens every connection to the server under test at once and that
     # server opens its pool to us just as fast.
     site = web.TCPSite(runner, host, port, backlog=2048)
     await site.start()
     print(f"mock provider on http://{host}:{port}{SEND_PATH} ({latency_ms:g} ms)", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
 
@@ -65,10 +71,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     args = parser.parse_args()
-    try:
-        uvloop.run(serve(args.host, args.port, args.latency_ms))
-    except KeyboardInterrupt:
-        pass
+    uvloop.run(serve(args.host, args.port, args.latency_ms))
 
 
 if __name__ == "__main__":
