@@ -28,6 +28,8 @@ from smsgate.limits.memory import MemoryFailureCounter, MemoryRateLimiter
 from smsgate.limits.phones import MemoryPhoneLimiter, PhoneLimiter, RedisPhoneLimiter
 from smsgate.limits.redis import RedisFailureCounter, RedisRateLimiter
 from smsgate.management.service import ConfigService
+from smsgate.observability.logs import configure as configure_logging
+from smsgate.observability.metrics import MetricsMiddleware
 from smsgate.pipeline.service import QueueService
 from smsgate.pipeline.worker import QueueWorker
 from smsgate.records.service import RecordService
@@ -136,6 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware)
     app.include_router(send.router, tags=["send"])
     app.include_router(messages.router, tags=["queued send"])
     app.include_router(verification_api.router, tags=["verification codes"])
@@ -147,5 +150,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def create_app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` (used by `smsgate serve --workers N`)."""
-    return create_app(get_settings())
+    """Factory for `uvicorn --factory` (used by `smsgate serve --workers N`).
+
+    Each worker process is started afresh, so it sets up its own logging here.
+    """
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -16,6 +16,7 @@ from smsgate.config import Settings, get_settings
 from smsgate.db import migrate
 from smsgate.db.session import create_engine, create_sessionmaker
 from smsgate.errors import GatewayError
+from smsgate.observability.logs import configure as configure_logging
 from smsgate.providers.simulators.cli import simulate_cli
 
 T = TypeVar("T")
@@ -97,6 +98,9 @@ def serve(
         settings = _with_demo_secret(settings)
     settings = settings.model_copy(update={"run_worker": not no_worker})
     os.environ["SMSGATE_RUN_WORKER"] = "0" if no_worker else "1"  # for --workers processes
+    configure_logging(settings.log_level, settings.log_format)
+    if workers > 1:
+        _multiprocess_metrics_dir()
     if workers > 1 and not settings.redis_url:
         raise _fail(
             f"--workers {workers} needs SMSGATE_REDIS_URL: without Redis each process would keep "
@@ -127,6 +131,7 @@ def serve(
         "http": "httptools",
         "loop": "uvloop",
         "timeout_graceful_shutdown": 30,
+        "log_config": None,  # keep the structured logging configured above
     }
     if workers > 1:
         uvicorn.run("smsgate.app:create_app_from_env", factory=True, workers=workers, **options)  # type: ignore[arg-type]
@@ -134,6 +139,22 @@ def serve(
         from smsgate.app import create_app
 
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+
+
+def _multiprocess_metrics_dir() -> None:
+    """prometheus-client aggregates several processes' metrics through files in a folder
+    (PROMETHEUS_MULTIPROC_DIR); start each serve with an empty one."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+        Path(folder).mkdir(parents=True, exist_ok=True)
+    else:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="smsgate-metrics-")
 
 
 def _no_secret_key() -> typer.Exit:
@@ -163,6 +184,7 @@ def worker(
     if settings.secret_key is None:
         raise _no_secret_key()
     settings = settings.model_copy(update={"run_worker": True, "worker_concurrency": concurrency})
+    configure_logging(settings.log_level, settings.log_format)
     if not no_migrate:
         _upgrade(settings)
     asyncio.run(_run_worker(settings))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
     http_connect_timeout_seconds: float = Field(default=3.0, gt=0)
     http_total_timeout_seconds: float = Field(default=10.0, gt=0)
     log_level: str = "info"
+    # json, human, or auto: human in a terminal, JSON lines otherwise.
+    log_format: Literal["auto", "json", "human"] = "auto"
     # Per-phone provider codes meaning "this recipient opted out" (Twilio 21610, STOP): the
     # phone is added to the app's blocklist automatically.
     opt_out_codes: frozenset[str] = frozenset({"21610"})

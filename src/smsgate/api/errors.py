@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from smsgate.api.envelope import envelope
@@ -39,6 +40,12 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     return envelope(exc.status_code, str(exc.detail), headers=headers)
 
 
+async def _client_gone(_request: Request, exc: Exception) -> Response:
+    # The caller hung up before its body arrived: nothing was read, written or sent.
+    log.debug("client disconnected before the request body was read")
+    return Response(status_code=499)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return envelope(500, "internal error; the gateway logged the details")
@@ -48,4 +55,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(GatewayError, _gateway_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

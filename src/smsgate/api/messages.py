@@ -79,6 +79,7 @@ async def queue_message(
     return await respond_once(
         request,
         app.app_no,
+        body.businessNo,
         idempotency_key,
         "messages",
         body.model_dump_json(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -11,10 +13,12 @@ from starlette.responses import Response
 from smsgate.api.envelope import envelope
 from smsgate.errors import GatewayError
 from smsgate.idempotency.service import IdempotencyService, fingerprint
+from smsgate.observability.logs import mask_phone
 from smsgate.sending.schemas import SendMessageBody, SendOutcome, parse_send_body
 from smsgate.sending.service import SendingService
 
 router = APIRouter()
+log = logging.getLogger("smsgate.api")
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"description": text}
@@ -36,7 +40,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def sending_service(request: Request) -> SendingService:
+async def sending_service(request: Request) -> SendingService:
+    # async: a plain `def` dependency would run in the thread pool on every request.
     service: SendingService = request.app.state.sending
     return service
 
@@ -71,6 +76,7 @@ async def send_message(
     return await respond_once(
         request,
         app.app_no,
+        body.businessNo,
         idempotency_key,
         "send-message",
         body.canonical(),
@@ -81,14 +87,17 @@ async def send_message(
 async def respond_once(
     request: Request,
     app_no: str,
+    business_no: str,
     idempotency_key: str | None,
     endpoint: str,
     canonical_body: str,
     send: Callable[[], Awaitable[SendOutcome]],
 ) -> Response:
     """Run `send` and answer, at most once per Idempotency-Key (DESIGN: never double-send)."""
+    started = time.perf_counter()
+    where = (app_no, business_no, endpoint, started)
     if idempotency_key is None:
-        return outcome_response(await send())
+        return outcome_response(_logged(await send(), *where))
     keys = IdempotencyService(request.app.state.engine)
     stored = await keys.claim(
         app_no, idempotency_key, endpoint, fingerprint(endpoint, canonical_body)
@@ -108,9 +117,28 @@ async def respond_once(
         raise
     # Any other failure keeps the key claimed: the message may be on its way, and a
     # repeat must not send it twice.
-    response = outcome_response(outcome)
+    response = outcome_response(_logged(outcome, *where))
     await keys.answer(app_no, idempotency_key, response.status_code, bytes(response.body))
     return response
+
+
+def _logged(
+    outcome: SendOutcome, app_no: str, business_no: str, endpoint: str, started: float
+) -> SendOutcome:
+    log.info(
+        "%s answered %d",
+        endpoint,
+        outcome.code,
+        extra={
+            "requestId": outcome.request_id,
+            "app": app_no,
+            "business": business_no,
+            "outcome": outcome.code,
+            "durationMs": round((time.perf_counter() - started) * 1000, 1),
+            "phones": [mask_phone(r.phone) for r in outcome.results[:5]],
+        },
+    )
+    return outcome
 
 
 def outcome_response(outcome: SendOutcome) -> Response:

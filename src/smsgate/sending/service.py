@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from smsgate.errors import (
 )
 from smsgate.limits.base import RateLimiter
 from smsgate.limits.phones import PhoneLimiter, business_phone_windows
+from smsgate.observability.logs import mask_phone
+from smsgate.observability.metrics import observe_provider_call
 from smsgate.providers.base import (
     ChannelConfig,
     ErrorKind,
@@ -620,6 +623,14 @@ class SendingService:
     async def _call(
         self, adapter: ProviderAdapter, route: Route, request: SendRequest
     ) -> SendResult | ProviderError:
+        started = time.perf_counter()
+        answer = await self._call_adapter(adapter, route, request)
+        record_provider_call(route.provider_no, request, answer, time.perf_counter() - started)
+        return answer
+
+    async def _call_adapter(
+        self, adapter: ProviderAdapter, route: Route, request: SendRequest
+    ) -> SendResult | ProviderError:
         try:
             return await adapter.send(request)
         except ProviderError as exc:
@@ -652,6 +663,30 @@ class SendingService:
             # The provider has answered: report that to the caller (a 503 would invite a
             # resend). The records stay SENDING for reconciliation.
             log.exception("could not record the outcome of request %s", request_id)
+
+
+def record_provider_call(
+    channel: str, request: SendRequest, answer: SendResult | ProviderError, seconds: float
+) -> None:
+    """Metrics and one structured log line per provider call (phones masked in logs)."""
+    if isinstance(answer, ProviderError):
+        outcomes = {answer.kind.value: len(request.phones)}
+        outcome = answer.kind.value
+    else:
+        accepted = sum(1 for result in answer.results if result.accepted)
+        outcomes = {"accepted": accepted, "rejected": len(answer.results) - accepted}
+        outcome = "accepted" if accepted == len(request.phones) else "partial"
+    observe_provider_call(channel, seconds, outcomes)
+    log.info(
+        "provider call",
+        extra={
+            "requestId": request.correlation_id,
+            "channel": channel,
+            "outcome": outcome,
+            "durationMs": round(seconds * 1000, 1),
+            "phones": [mask_phone(p) for p in request.phones[:5]],
+        },
+    )
 
 
 def record_outcomes(
