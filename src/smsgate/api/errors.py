@@ -46,6 +46,12 @@ async def _client_gone(_request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+async def _out_of_range(_request: Request, exc: Exception) -> Response:
+    # A number too large for the database (e.g. an id of 40 digits in the path): SQLite
+    # refuses to bind it. No such row can exist, and it is the caller's input.
+    return envelope(400, "a number in the request is out of range")
+
+
 async def _unexpected(_request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
     return envelope(500, "internal error; the gateway logged the details")
@@ -56,4 +62,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(OverflowError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)
