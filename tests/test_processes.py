@@ -102,7 +102,7 @@ def test_demo_prints_a_working_curl(tmp_path: Any) -> None:
     with running_server(port, env, "--demo", cwd=str(tmp_path)) as server:
         assert server.stdout is not None
         banner = ""
-        while "console user" not in banner:
+        while "console: " not in banner:
             line = server.stdout.readline()
             assert line, f"demo exited early: {banner}"
             banner += line
@@ -126,7 +126,7 @@ def test_demo_prints_a_working_curl(tmp_path: Any) -> None:
     with running_server(port, env, "--demo", cwd=str(tmp_path)) as server:
         assert server.stdout is not None
         text = ""
-        while "console user" not in text:
+        while "console: " not in text:
             text += server.stdout.readline()
         assert re.search(r"Bearer A-DEMO\.", text)
     counts = asyncio.run(

@@ -119,7 +119,7 @@ def serve(
         typer.echo(f"  {demo_curl(base_url, access)}\n")
         typer.echo(f"app {access.app_no}, key {access.app_key}")
         typer.echo(
-            f"console user: {access.admin_user} / {access.admin_password} "
+            f"console: {base_url}/admin  user {access.admin_user} / {access.admin_password} "
             "(the key and password are new on every --demo start)"
         )
         sys.stdout.flush()
