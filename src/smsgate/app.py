@@ -37,6 +37,8 @@ from smsgate.reports.service import ReportService
 from smsgate.sending.service import SendingService
 from smsgate.verification.service import VerificationService
 from smsgate.verification.store import CodeStore, MemoryCodeStore, RedisCodeStore
+from smsgate.webhooks.dispatcher import WebhookDispatcher
+from smsgate.webhooks.service import WebhookService
 
 log = logging.getLogger("smsgate")
 
@@ -105,7 +107,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus.subscribe(reports.invalidate_config)
         app.state.reports = reports
         await bus.start()
+        webhooks = WebhookDispatcher(engine, secrets, http)
+        app.state.webhooks = WebhookService(engine, webhooks)
         sweeper = asyncio.create_task(reports.run_sweeper(), name="smsgate-report-sweeper")
+        dispatcher = asyncio.create_task(webhooks.run(), name="smsgate-webhook-dispatcher")
         app.state.queue = QueueService(engine, sending)
         worker: QueueWorker | None = None
         worker_task: asyncio.Task[None] | None = None
@@ -122,8 +127,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(worker_task, settings.worker_stop_seconds)
             sweeper.cancel()
+            dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
             await bus.stop()
             await http.close()
             await limiter.close()

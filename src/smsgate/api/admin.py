@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from starlette.responses import Response, StreamingResponse
@@ -21,10 +21,13 @@ from smsgate.management.resources import APPS, RESOURCES, Resource
 from smsgate.management.service import ConfigService
 from smsgate.records.queries import RecordFilter
 from smsgate.records.service import RecordService, parse_status
+from smsgate.webhooks.service import WebhookService
 
 PREFIX = "/api/v1/admin"
 # Far beyond any real listing, and small enough for every database's OFFSET.
 PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
+# Row ids fit a signed 64-bit column; a larger number would overflow the driver (500).
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 router = APIRouter(prefix=PREFIX)
 
 
@@ -53,6 +56,11 @@ def record_service(request: Request) -> RecordService:
     return service
 
 
+def webhook_service(request: Request) -> WebhookService:
+    service: WebhookService = request.app.state.webhooks
+    return service
+
+
 def auth_service(request: Request) -> AuthService:
     service: AuthService = request.app.state.auth
     return service
@@ -71,6 +79,7 @@ async def current_principal(
 ConfigDep = Annotated[ConfigService, Depends(config_service)]
 RecordsDep = Annotated[RecordService, Depends(record_service)]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+WebhooksDep = Annotated[WebhookService, Depends(webhook_service)]
 
 
 @router.post("/auth/token", response_model=TokenResponse, tags=["admin"])
@@ -266,6 +275,46 @@ class ChannelTestResult(BaseModel):
 )
 async def test_channel(row_id: int, service: ConfigDep, principal: PrincipalDep) -> Any:
     return await service.test_channel(principal, row_id)
+
+
+@router.get(
+    "/apps/{row_id}/webhook-secret",
+    response_model=schemas.WebhookSecretView,
+    tags=["admin: apps"],
+    summary="Reveal the app's webhook signing secret (admins only; audited)",
+)
+async def reveal_webhook_secret(row_id: RowId, service: ConfigDep, principal: PrincipalDep) -> Any:
+    return await service.webhook_secret(principal, row_id)
+
+
+@router.post(
+    "/apps/{row_id}/rotate-webhook-secret",
+    response_model=schemas.WebhookSecretView,
+    tags=["admin: apps"],
+    summary="Replace the app's webhook signing secret; the old one stops signing at once",
+)
+async def rotate_webhook_secret(row_id: RowId, service: ConfigDep, principal: PrincipalDep) -> Any:
+    return await service.webhook_secret(principal, row_id, rotate=True)
+
+
+@router.get("/webhook-dead-letters", response_model=schemas.Page, tags=["admin: webhooks"])
+async def list_dead_letters(
+    webhooks: WebhooksDep,
+    principal: PrincipalDep,
+    app_no: Annotated[str | None, Query(alias="appNo", max_length=64)] = None,
+    page: PageNumber = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
+) -> schemas.Page:
+    """Webhook events that got no 2xx answer within 24 hours of retries."""
+    return await webhooks.dead_letters(app_no=app_no, page=page, page_size=page_size)
+
+
+@router.post("/webhook-dead-letters/{delivery_id}/replay", tags=["admin: webhooks"])
+async def replay_dead_letter(
+    delivery_id: RowId, webhooks: WebhooksDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    """Send a dead letter again now (admins only), with a fresh 24-hour retry window."""
+    return await webhooks.replay(principal, delivery_id)
 
 
 def _record_filter(

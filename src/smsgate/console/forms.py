@@ -133,6 +133,11 @@ PAGES: dict[str, Page] = {
                 None,
                 "0: none",
             ),
+            FormField(
+                "callback_url",
+                "Webhook callback URL",
+                help="final statuses are POSTed here, signed (see docs/webhooks.md); blank: none",
+            ),
             _EXT,
             _REMARK,
             _STATUS,

@@ -42,6 +42,7 @@ from smsgate.sending.phones import PhoneError, normalise_phone
 from smsgate.sending.render import TemplateError, placeholder_names, render_content
 from smsgate.sending.schemas import SendMessageBody, describe_validation_error
 from smsgate.sending.service import SendingService
+from smsgate.webhooks.service import WebhookService
 
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -592,6 +593,67 @@ async def remove_block(request: Request, block_id: int, principal: User, form: F
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return RedirectResponse("/admin/blocklist?done=removed", status_code=303)
+
+
+# -- webhooks: dead letters and signing secrets -------------------------------------------
+
+
+def _webhooks(request: Request) -> WebhookService:
+    service: WebhookService = request.app.state.webhooks
+    return service
+
+
+@router.get("/webhooks")
+async def dead_letters_page(request: Request, principal: User) -> Response:
+    app_no = request.query_params.get("app_no", "").strip()
+    page = _page_number(request)
+    found = await _webhooks(request).dead_letters(
+        app_no=app_no or None, page=page, page_size=PAGE_SIZE
+    )
+    chosen = urlencode({"app_no": app_no})
+    return render(
+        request,
+        "webhooks.html",
+        {
+            "title": "Webhook dead letters",
+            "items": found.items,
+            "total": found.total,
+            "page": page,
+            "pages": pages(found.total, PAGE_SIZE),
+            "page_url": f"/admin/webhooks?{chosen}&page=",
+            "app_no": app_no,
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@router.post("/webhooks/{delivery_id:int}/replay")
+async def replay_dead_letter(
+    request: Request, delivery_id: int, principal: User, form: Form
+) -> Response:
+    admin_only(principal)
+    try:
+        await _webhooks(request).replay(principal, delivery_id)
+    except GatewayError as exc:
+        raise ConsoleDenied(exc.msg, exc.status) from exc
+    done = quote(f"delivery {delivery_id} queued again")
+    return RedirectResponse(f"/admin/webhooks?done={done}", status_code=303)
+
+
+@router.post("/apps/{row_id:int}/webhook-secret")
+async def webhook_secret(request: Request, row_id: int, principal: User, form: Form) -> Response:
+    """Reveal (or with `rotate` in the form, replace) an app's webhook signing secret."""
+    admin_only(principal)
+    rotate = form.get("rotate") == "1"
+    try:
+        shown = await _config(request).webhook_secret(principal, row_id, rotate=rotate)
+    except GatewayError as exc:
+        raise ConsoleDenied(exc.msg, exc.status) from exc
+    return render(
+        request,
+        "webhook_secret.html",
+        {"title": "Webhook signing secret", "shown": shown, "rotated": rotate, "row_id": row_id},
+    )
 
 
 # -- the five configuration pages ------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smsgate.db.base import Base, IdTimestampMixin
+from smsgate.db.base import Base, BigId, IdTimestampMixin
 
 
 class SendStatus(enum.IntEnum):
@@ -110,6 +110,10 @@ class AppConfig(IdTimestampMixin, Base):
     remark: Mapped[str | None] = mapped_column(String(255))
     ext_json: Mapped[str | None] = mapped_column(Text)
     status: Mapped[bool] = _status_column()
+    # Where final send statuses are POSTed (docs/webhooks.md); NULL or '': no webhooks.
+    callback_url: Mapped[str | None] = mapped_column(String(512))
+    # HMAC-SHA256 key signing those POSTs, sealed like provider secrets; never in a view.
+    webhook_secret: Mapped[str | None] = mapped_column(Text)
 
 
 class BusinessConfig(IdTimestampMixin, Base):
@@ -170,6 +174,8 @@ class SendLog(IdTimestampMixin, Base):
         Index("ix_sms_send_log_app_created", "app_no", "created_at"),
         # The queue workers' claim: due QUEUED records, per app (fairness).
         Index("ix_sms_send_log_queue", "status", "app_no", "next_attempt_at"),
+        # The webhook dispatcher's scan: pending events in id order.
+        Index("ix_sms_send_log_webhook_pending", "webhook_pending", "id"),
     )
 
     request_id: Mapped[str] = mapped_column(String(36), nullable=False, index=True)
@@ -205,6 +211,11 @@ class SendLog(IdTimestampMixin, Base):
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime())
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime())
+    # Set by the same UPDATE that makes the record final when its app has a callback URL;
+    # cleared by the webhook dispatcher once the event is in sms_webhook_delivery.
+    webhook_pending: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("0")
+    )
 
 
 class AdminUser(IdTimestampMixin, Base):
@@ -267,3 +278,29 @@ class IdempotencyKey(IdTimestampMixin, Base):
     fingerprint: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256 of the body
     status_code: Mapped[int | None] = mapped_column(SmallInteger)
     response: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookDelivery(IdTimestampMixin, Base):
+    """The outbox of app webhooks: one event per final send record, retried until delivered.
+
+    `status` is pending (due at `next_attempt_at`), delivered, or dead (no 2xx within the
+    retry window; an admin may replay it). `body` is the exact JSON sent on every attempt.
+    """
+
+    __tablename__ = "sms_webhook_delivery"
+    __table_args__ = (
+        Index("ix_sms_webhook_delivery_due", "status", "next_attempt_at"),
+        Index("ix_sms_webhook_delivery_app", "app_no", "status"),
+    )
+
+    app_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    # One event per record: the unique key makes a second claim of a record impossible.
+    record_id: Mapped[int] = mapped_column(BigId, nullable=False, unique=True)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    first_attempt_at: Mapped[datetime | None] = mapped_column(DateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime())
+    last_error: Mapped[str | None] = mapped_column(String(512))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator
@@ -177,6 +178,21 @@ class TemplateView(ViewModel):
 # -- apps -------------------------------------------------------------------------------
 
 
+def _check_callback_url(value: str | None) -> str | None:
+    """An absolute http(s) URL with a host; blank removes the callback (docs/webhooks.md)."""
+    if value is None or not value.strip():
+        return None
+    parsed = urlsplit(value)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ValueError("callbackUrl must be an absolute http:// or https:// URL")
+    if parsed.username or parsed.password:
+        raise ValueError("callbackUrl must not carry credentials (the POSTs are signed)")
+    return value
+
+
+CallbackUrl = Annotated[str | None, Field(max_length=512), AfterValidator(_check_callback_url)]
+
+
 class AppCreate(_WithExt):
     app_no: Code | None = None
     app_name: Name
@@ -184,6 +200,7 @@ class AppCreate(_WithExt):
     current_limiting: Annotated[int, Field(ge=0)] = 0
     remark: Remark = None
     status: bool = True
+    callback_url: CallbackUrl = None
 
 
 class AppUpdate(_WithExt):
@@ -193,6 +210,8 @@ class AppUpdate(_WithExt):
     use_number: Annotated[int | None, Field(ge=0)] = None
     remark: Remark = None
     status: bool | None = None
+    # Blank or null removes the callback; absent keeps it.
+    callback_url: CallbackUrl = None
 
 
 class AppView(ViewModel):
@@ -204,6 +223,16 @@ class AppView(ViewModel):
     remark: str | None
     ext_json: str | None
     status: bool
+    callback_url: str | None = None
+
+
+class WebhookSecretView(BaseModel):
+    """An app's webhook signing secret: only from the admin-only reveal and rotate calls."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    app_no: str
+    webhook_secret: str
 
 
 class AppKeyView(BaseModel):

@@ -22,6 +22,7 @@ from smsgate.management import schemas
 from smsgate.management.resources import APPS, CHANNELS, Resource
 from smsgate.providers.base import AdapterFactory, ChannelConfig
 from smsgate.providers.registry import ADAPTERS
+from smsgate.webhooks.signing import new_webhook_secret
 
 MAX_PAGE_SIZE = 200
 _HIDDEN = "(hidden)"
@@ -184,6 +185,9 @@ class ConfigService:
             if resource is APPS:
                 values.setdefault("use_number", 0)
             stored = self._seal(resource, values)
+            if resource is APPS:
+                # Ready before any callback URL is set, so no POST is ever unsigned.
+                stored["webhook_secret"] = self._secrets.seal(new_webhook_secret())
             row = resource.model(**stored)
             session.add(row)
             await self._flush(session, resource, values)
@@ -198,6 +202,28 @@ class ConfigService:
         view = await self.create(principal, APPS, data)
         assert isinstance(view, schemas.AppView)  # noqa: S101 - APPS views are AppViews
         return await self.rotate_app_key(principal, view.id, action="issue-key")
+
+    async def webhook_secret(
+        self, principal: Principal, row_id: int, *, rotate: bool = False
+    ) -> schemas.WebhookSecretView:
+        """The app's webhook signing secret (admins only, audited). `rotate` replaces it:
+        every POST from then on, retries included, is signed with the new one."""
+        require_admin(principal)
+        async with self._sessions.begin() as session:
+            row = await self._row(session, APPS, row_id)
+            assert isinstance(row, AppConfig)  # noqa: S101
+            try:
+                secret = self._secrets.reveal(row.webhook_secret) if row.webhook_secret else ""
+            except ValueError as exc:  # sealed under another SMSGATE_SECRET_KEY
+                if not rotate:
+                    raise BadRequest(f"{exc}; rotate the webhook secret to replace it") from exc
+                secret = ""
+            if rotate or not secret:
+                secret = new_webhook_secret()
+                row.webhook_secret = self._secrets.seal(secret)
+            action = "rotate-webhook-secret" if rotate else "reveal-webhook-secret"
+            self._audit(session, principal, action, APPS, row, None)
+        return schemas.WebhookSecretView(app_no=row.app_no, webhook_secret=secret)
 
     async def rotate_app_key(
         self, principal: Principal, row_id: int, action: str = "rotate-key"
@@ -229,6 +255,9 @@ class ConfigService:
             before = {field: getattr(row, field) for field in values}
             for field, value in self._seal(resource, values).items():
                 setattr(row, field, value)
+            if isinstance(row, AppConfig) and row.callback_url and not row.webhook_secret:
+                # Apps created before webhooks existed get their secret with their first URL.
+                row.webhook_secret = self._secrets.seal(new_webhook_secret())
             await self._flush(session, resource, values)
             changes = self._diff(resource, before, values)
             if changes:

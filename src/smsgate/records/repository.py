@@ -6,11 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, case, insert, select, update
+from sqlalchemy import Table, case, false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.db.base import utcnow
 from smsgate.db.models import SendLog, SendStatus
+from smsgate.webhooks.pending import app_has_callback, is_final
 
 _log = cast(Table, SendLog.__table__)
 
@@ -67,7 +68,21 @@ async def finish_records(
     else:
         where.append(_log.c.phone_number.in_([o.phone for o in outcomes]))
     values["updated_at"] = utcnow()
+    pending = _webhook_pending(outcomes)
+    if pending is not None:
+        values["webhook_pending"] = pending
     await conn.execute(update(_log).where(*where).values(**values))
+
+
+def _webhook_pending(outcomes: Sequence[RecordOutcome]) -> Any:
+    """Flag final records of apps with a callback URL in the same UPDATE (docs/webhooks.md);
+    None when no phone becomes final (SUBMITTED and UNKNOWN are settled later)."""
+    final = [o.phone for o in outcomes if is_final(o.status)]
+    if not final:
+        return None
+    if len(final) == len(outcomes):
+        return app_has_callback()
+    return case((_log.c.phone_number.in_(final), app_has_callback()), else_=false())
 
 
 async def records_for_request(conn: AsyncConnection, request_id: str) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from smsgate.db.base import utcnow
 from smsgate.db.models import PendingReport, SendLog, SendStatus
 from smsgate.reports.parsers import DeliveryReport
+from smsgate.webhooks.pending import app_has_callback
 
 _log = cast(Table, SendLog.__table__)
 _pending = cast(Table, PendingReport.__table__)
@@ -78,6 +79,8 @@ async def apply_report(conn: AsyncConnection, record_id: int, report: DeliveryRe
             reported_at=now,
             delivered_at=(report.reported_at or now) if report.delivered else None,
             updated_at=now,
+            # Both outcomes are final: the app's webhook, if it has one (docs/webhooks.md).
+            webhook_pending=app_has_callback(),
         )
     )
     return result.rowcount == 1

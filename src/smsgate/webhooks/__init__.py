@@ -1,0 +1,1 @@
+"""App webhooks: final send statuses POSTed, signed, to each app's callback URL."""
