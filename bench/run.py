@@ -251,18 +251,18 @@ def check_services() -> None:
         raise BenchError(f"Redis is not reachable at {REDIS_URL}: {exc}") from exc
 
 
-def create_database() -> None:
-    drop_database()
+def create_database(name: str = DB_NAME) -> None:
+    drop_database(name)
     sql(
         [
-            (f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", ()),
+            (f"CREATE DATABASE {name} CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci", ()),
         ],
         database=None,
     )
 
 
-def drop_database() -> None:
-    sql([(f"DROP DATABASE IF EXISTS {DB_NAME}", ())], database=None)
+def drop_database(name: str = DB_NAME) -> None:
+    sql([(f"DROP DATABASE IF EXISTS {name}", ())], database=None)
 
 
 def clean_redis(prefix: str) -> int:
@@ -295,10 +295,10 @@ def db_counters() -> dict[str, int]:
     return {wanted[str(k).lower()]: int(v) for k, v in rows if str(k).lower() in wanted}
 
 
-def gateway_env(key_prefix: str) -> dict[str, str]:
+def gateway_env(key_prefix: str, database: str = DB_NAME) -> dict[str, str]:
     return {
         **os.environ,
-        "SMSGATE_DATABASE_URL": DATABASE_URL,
+        "SMSGATE_DATABASE_URL": f"mysql+asyncmy://{MYSQL_USER}@{MYSQL_HOST}/{database}",
         "SMSGATE_REDIS_URL": REDIS_URL,
         "SMSGATE_REDIS_KEY_PREFIX": key_prefix,
         # `serve` wants one; the bench database is fresh and stores no sealed secret.
@@ -318,7 +318,7 @@ def run_cli(argv: Sequence[str | Path], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def seed(env: dict[str, str], mock_url: str) -> tuple[str, str]:
+def seed(env: dict[str, str], mock_url: str, database: str = DB_NAME) -> tuple[str, str]:
     """Migrate, create the app with the CLI, then insert channel, sign, template, business."""
     run_cli([SMSGATE, "db", "upgrade"], env)
     out = run_cli(
@@ -354,7 +354,8 @@ def seed(env: dict[str, str], mock_url: str) -> tuple[str, str]:
                 " template_no, status) VALUES (%s, %s, %s, %s, %s)",
                 (app_no, "bench", "B-BENCH", "T-BENCH", 1),
             ),
-        ]
+        ],
+        database,
     )
     return app_no, app_key
 
@@ -418,15 +419,23 @@ def parse_wrk(output: str) -> WrkResult:
     return result
 
 
-def run_wrk(url: str, args: argparse.Namespace, seconds: int, env: dict[str, str]) -> WrkResult:
+def run_wrk(
+    url: str,
+    args: argparse.Namespace,
+    seconds: int,
+    env: dict[str, str],
+    script: Path = POST_LUA,
+    timeout_seconds: int | None = None,
+) -> WrkResult:
     argv = [
         "wrk",
         f"-t{args.threads}",
         f"-c{args.connections}",
         f"-d{seconds}s",
+        *([f"--timeout={timeout_seconds}s"] if timeout_seconds else []),
         "--latency",
         "-s",
-        str(POST_LUA),
+        str(script),
         url,
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
