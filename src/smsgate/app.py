@@ -24,9 +24,11 @@ from smsgate.crypto import SecretBox
 from smsgate.db.session import create_engine, create_sessionmaker
 from smsgate.invalidation import ConfigBus
 from smsgate.limits.base import FailureCounter, RateLimiter
+from smsgate.limits.breaker import CircuitBreaker, MemoryCircuitBreaker, RedisCircuitBreaker
 from smsgate.limits.memory import MemoryFailureCounter, MemoryRateLimiter
 from smsgate.limits.phones import MemoryPhoneLimiter, PhoneLimiter, RedisPhoneLimiter
 from smsgate.limits.redis import RedisFailureCounter, RedisRateLimiter
+from smsgate.management.fallbacks import FallbackService
 from smsgate.management.service import ConfigService
 from smsgate.observability.logs import configure as configure_logging
 from smsgate.observability.metrics import MetricsMiddleware
@@ -54,6 +56,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         phone_limiter: PhoneLimiter
         code_store: CodeStore
         failures: FailureCounter
+        breaker: CircuitBreaker
+        threshold = settings.breaker_failure_threshold
+        cooldown = settings.breaker_cooldown_seconds
         if settings.redis_url:
             redis = Redis.from_url(
                 settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0
@@ -62,11 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             phone_limiter = RedisPhoneLimiter(redis, settings.redis_key_prefix)
             code_store = RedisCodeStore(redis, settings.redis_key_prefix)
             failures = RedisFailureCounter(redis, settings.redis_key_prefix)
+            breaker = RedisCircuitBreaker(redis, settings.redis_key_prefix, threshold, cooldown)
         else:
             limiter = MemoryRateLimiter()
             phone_limiter = MemoryPhoneLimiter()
             code_store = MemoryCodeStore()
             failures = MemoryFailureCounter()
+            breaker = MemoryCircuitBreaker(threshold, cooldown)
         sessions = create_sessionmaker(engine)
         bus = ConfigBus(redis, settings.redis_key_prefix)
         # One pooled session per process: a connection pool per provider host, keep-alive,
@@ -94,6 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secrets,
             phone_limiter=phone_limiter,
             blocklist=blocklist,
+            breaker=breaker,
         )
         bus.subscribe(sending.invalidate_config)
         bus.subscribe(blocklist.invalidate)
@@ -102,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.bus = bus
         app.state.auth = AuthService(sessions, failures, secret)
         app.state.config = ConfigService(sessions, secrets, bus, http, blocklist)
+        app.state.fallbacks = FallbackService(sessions, bus)
         app.state.records = RecordService(engine)
         reports = ReportService(engine, secrets, settings.config_cache_ttl_seconds)
         bus.subscribe(reports.invalidate_config)

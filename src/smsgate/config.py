@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -40,6 +40,20 @@ class Settings(BaseSettings):
     # times in all, with exponential backoff from worker_retry_base_seconds, plus jitter.
     worker_max_attempts: int = Field(default=5, ge=1)
     worker_retry_base_seconds: float = Field(default=2.0, gt=0)
+    # Circuit breaker per channel (docs/failover.md): this many consecutive failed calls
+    # (retryable errors, provider rate limits) open it; after the cool-down one probe call
+    # is let through and its success closes it.
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0)
+    # Reconciling UNKNOWN records (worker): Aliyun channels are asked (QuerySendDetails) once
+    # a record is reconcile_query_after_seconds old; a message Aliyun still does not know
+    # after reconcile_query_window_seconds was never accepted and is queued again. Other
+    # providers: no delivery report within reconcile_report_window_seconds -> FAILED
+    # (UNCONFIRMED), never resent.
+    reconcile_interval_seconds: float = Field(default=30.0, gt=0)
+    reconcile_query_after_seconds: float = Field(default=60.0, ge=0)
+    reconcile_query_window_seconds: float = Field(default=600.0, ge=0)
+    reconcile_report_window_seconds: float = Field(default=86_400.0, ge=0)
     # How long resolved business -> template -> sign -> channel chains are trusted.
     config_cache_ttl_seconds: float = Field(default=2.0, ge=0, le=2.0)
     db_pool_size: int = Field(default=20, ge=1)

@@ -17,6 +17,7 @@ from starlette.responses import Response, StreamingResponse
 from smsgate.auth.service import AuthService, Principal
 from smsgate.errors import Unauthorized
 from smsgate.management import schemas
+from smsgate.management.fallbacks import FallbackService
 from smsgate.management.resources import APPS, RESOURCES, Resource
 from smsgate.management.service import ConfigService
 from smsgate.records.queries import RecordFilter
@@ -403,6 +404,36 @@ async def get_record(
     record_id: int, records: RecordsDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     return await records.get(record_id)
+
+
+class FallbacksBody(BaseModel):
+    """The whole ordered list of fallback templates (empty: no failover)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    templateNos: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field()]
+
+
+def fallback_service(request: Request) -> FallbackService:
+    service: FallbackService = request.app.state.fallbacks
+    return service
+
+
+FallbacksDep = Annotated[FallbackService, Depends(fallback_service)]
+
+
+@router.get("/businesses/{row_id}/fallbacks", tags=["admin: businesses"])
+async def get_fallbacks(
+    row_id: int, service: FallbacksDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return await service.get(row_id)
+
+
+@router.put("/businesses/{row_id}/fallbacks", tags=["admin: businesses"])
+async def put_fallbacks(
+    row_id: int, body: FallbacksBody, service: FallbacksDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    return await service.replace(principal, row_id, body.templateNos)
 
 
 @router.get("/stats", tags=["admin: stats"])

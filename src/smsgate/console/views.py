@@ -31,6 +31,7 @@ from smsgate.console.security import (
 from smsgate.db.models import SendStatus
 from smsgate.errors import BadRequest, GatewayError
 from smsgate.management import schemas
+from smsgate.management.fallbacks import FallbackService
 from smsgate.management.resources import APPS, BUSINESSES, CHANNELS, SIGNS, TEMPLATES
 from smsgate.management.service import ConfigService, pages
 from smsgate.providers.base import FeeScheme
@@ -449,6 +450,38 @@ async def record_page(request: Request, record_id: int, principal: User) -> Resp
     return render(request, "record.html", {"title": f"Send record {record_id}", "r": record})
 
 
+# -- fallback chain of a business ----------------------------------------------------------
+
+
+def _fallbacks(request: Request) -> FallbackService:
+    service: FallbackService = request.app.state.fallbacks
+    return service
+
+
+@router.post("/businesses/{row_id:int}/fallbacks")
+async def set_fallbacks(request: Request, row_id: int, principal: User, form: Form) -> Response:
+    admin_only(principal)
+    raw = str(form.get("template_nos", ""))
+    template_nos = [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
+    try:
+        saved = await _fallbacks(request).replace(principal, row_id, template_nos)
+    except GatewayError as exc:
+        if exc.status == 404:
+            raise ConsoleDenied(exc.msg, exc.status) from exc
+        view = await _config(request).get(BUSINESSES, row_id)
+        return await _form_page(
+            request,
+            PAGES["businesses"],
+            row_id,
+            view.model_dump(),
+            exc.msg,
+            status=exc.status,
+            fallbacks=raw,
+        )
+    key = quote(saved["businessNo"])
+    return RedirectResponse(f"/admin/businesses?done=updated&key={key}", status_code=303)
+
+
 # -- send test -------------------------------------------------------------------------------
 
 
@@ -751,9 +784,13 @@ async def _form_page(
     error: str | None = None,
     check: Any = None,
     status: int = 200,
+    fallbacks: str | None = None,
 ) -> Response:
     creating = row_id is None
     values = {k: v for k, v in values.items() if k not in page.resource.secret_fields}
+    if page.resource is BUSINESSES and row_id is not None and fallbacks is None:
+        chain = await _fallbacks(request).get(row_id)
+        fallbacks = ", ".join(chain["templateNos"])
     return render(
         request,
         "form.html",
@@ -769,6 +806,7 @@ async def _form_page(
             "error": error,
             "check": check,
             "creating": creating,
+            "fallbacks": fallbacks,
         },
         status=status,
     )

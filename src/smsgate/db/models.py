@@ -304,3 +304,42 @@ class WebhookDelivery(IdTimestampMixin, Base):
     last_attempt_at: Mapped[datetime | None] = mapped_column(DateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime())
     last_error: Mapped[str | None] = mapped_column(String(512))
+
+
+class BusinessFallback(IdTimestampMixin, Base):
+    """sms_business_fallback: a business's fallback templates on other channels, in order.
+
+    Position 1 is tried when the business's own template's channel refused (permanent or
+    rate-limited) or is skipped by its circuit breaker; then 2, and so on (docs/failover.md).
+    """
+
+    __tablename__ = "sms_business_fallback"
+    __table_args__ = (
+        UniqueConstraint("business_no", "position", name="uq_sms_business_fallback_position"),
+    )
+
+    business_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    position: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    template_no: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class SendAttempt(IdTimestampMixin, Base):
+    """sms_send_attempt: every provider call made for a send record (channel, time, outcome).
+
+    Keyed by (request_id, phone_number) rather than the record id: the sync path writes the
+    attempts of one provider call in one bulk insert without reading back record ids.
+    """
+
+    __tablename__ = "sms_send_attempt"
+    __table_args__ = (Index("ix_sms_send_attempt_record", "request_id", "phone_number"),)
+
+    request_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    phone_number: Mapped[str] = mapped_column(String(32), nullable=False)
+    attempt: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    provider_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    template_no: Mapped[str] = mapped_column(String(64), nullable=False)
+    started_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    finished_at: Mapped[datetime] = mapped_column(DateTime(), nullable=False)
+    status: Mapped[int] = mapped_column(SmallInteger, nullable=False)  # SendStatus
+    code: Mapped[str] = mapped_column(String(64), nullable=False, default="")
+    message: Mapped[str] = mapped_column(String(512), nullable=False, default="")

@@ -247,3 +247,73 @@ async def queue_depth(conn: AsyncConnection) -> tuple[int, datetime | None]:
         await conn.execute(select(func.count(), func.min(_log.c.next_attempt_at)).where(_due(now)))
     ).one()
     return int(row[0]), row[1]
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownRecord:
+    id: int
+    request_id: str
+    app_no: str
+    business_no: str
+    provider_no: str
+    phone: str
+    fee: int
+    since: datetime  # when it became UNKNOWN (its last update)
+
+
+async def unknown_records(
+    conn: AsyncConnection, older_than: datetime, limit: int
+) -> list[UnknownRecord]:
+    """UNKNOWN records untouched since `older_than`, oldest first (reconciliation)."""
+    rows = await conn.execute(
+        select(
+            _log.c.id,
+            _log.c.request_id,
+            _log.c.app_no,
+            _log.c.business_no,
+            _log.c.provider_no,
+            _log.c.phone_number,
+            _log.c.fee,
+            _log.c.updated_at,
+        )
+        .where(_log.c.status == int(SendStatus.UNKNOWN), _log.c.updated_at < older_than)
+        .order_by(_log.c.updated_at, _log.c.id)
+        .limit(limit)
+    )
+    return [UnknownRecord(*row) for row in rows]
+
+
+async def settle_unknown(
+    conn: AsyncConnection,
+    record_id: int,
+    status: SendStatus,
+    code: str,
+    message: str,
+    provider_message_id: str | None = None,
+) -> bool:
+    """Settle one UNKNOWN record; False when something else (a delivery report) did first."""
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": int(status),
+        "code": code[:64],
+        "message": message[:512],
+        "updated_at": now,
+        "claimed_by": None,
+        "claimed_at": None,
+    }
+    if provider_message_id:
+        values["provider_message_id"] = provider_message_id[:128]
+    if status is SendStatus.DELIVERED:
+        values["delivered_at"] = now
+    if status in (SendStatus.DELIVERED, SendStatus.UNDELIVERED):
+        values["report_code"] = code[:64]
+        values["reported_at"] = now
+    if status is SendStatus.QUEUED:
+        values["next_attempt_at"] = now
+        values["dispatched_at"] = None
+    result = await conn.execute(
+        update(_log)
+        .where(_log.c.id == record_id, _log.c.status == int(SendStatus.UNKNOWN))
+        .values(**values)
+    )
+    return bool(result.rowcount)

@@ -18,10 +18,17 @@ from smsgate.config import Settings
 from smsgate.db.base import utcnow
 from smsgate.db.models import SendStatus
 from smsgate.pipeline import repository as queue
+from smsgate.pipeline.reconcile import Reconciler
 from smsgate.pipeline.repository import ClaimedRecord
 from smsgate.providers.base import ErrorKind
+from smsgate.records import attempts as attempts_repo
 from smsgate.records import repository as records_repo
-from smsgate.sending.service import SendingService, record_outcomes
+from smsgate.sending.service import (
+    CIRCUIT_OPEN,
+    SendingService,
+    record_outcomes,
+    write_reroutes,
+)
 
 log = logging.getLogger("smsgate.worker")
 
@@ -66,6 +73,7 @@ class QueueWorker:
 
     async def run(self) -> None:
         reaper = asyncio.create_task(self._reap_forever(), name=f"{self._name}-reaper")
+        reconciler = asyncio.create_task(self._reconcile_forever(), name=f"{self._name}-reconciler")
         try:
             while not self._stopping.is_set():
                 try:
@@ -79,9 +87,10 @@ class QueueWorker:
                             self._stopping.wait(), self._settings.worker_poll_seconds
                         )
         finally:
-            reaper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reaper
+            for task in (reaper, reconciler):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._release_undispatched()
 
     async def run_once(self) -> bool:
@@ -122,12 +131,7 @@ class QueueWorker:
             problem = f"business {first.business_no} has no usable channel now"
         else:
             route = resolved.route
-            if not (
-                route.business_enabled
-                and route.template_enabled
-                and route.sign_enabled
-                and route.channel_enabled
-            ):
+            if not (route.business_enabled and resolved.sendable):
                 problem = (
                     f"business {first.business_no}, its template, signature or channel "
                     "was disabled after the message was queued"
@@ -140,30 +144,39 @@ class QueueWorker:
             await self._fail(records, "NOT_SENDABLE", problem or "not sendable")
             return
 
+        phones = [record.phone for record in records]
+        by_phone = {record.phone: record for record in records}
+        max_attempts = self._settings.worker_max_attempts
         async with self._engine.begin() as conn:
+            # Attempts number on across retries and a resend after reconciliation.
+            before = await attempts_repo.attempt_counts(conn, first.request_id, phones)
             await queue.mark_dispatched(conn, ids)
         self._undispatched.difference_update(ids)
-        outcomes, _bodies, body_by_phone = await self._sending.dispatch(
-            resolved.adapter,
-            resolved.route,
+        # Retryable errors retry the same channel with backoff first; only the last
+        # attempt fails over to the next channel of the chain (docs/failover.md).
+        chain = await self._sending.dispatch_chain(
+            resolved,
             first.request_id,
-            [record.phone for record in records],
+            phones,
             params,
-            resolved.param_names or [],
             first.content,
             first.fee,
+            attempts_before=before,
+            retryable_fails_over=lambda phone: by_phone[phone].attempts >= max_attempts,
         )
+        outcomes, body_by_phone = chain.outcomes, chain.body_by_phone
         self.sent += len(records)
-        by_phone = {record.phone: record for record in records}
         retry = [
             o
             for o in outcomes
             if o.status is SendStatus.FAILED
-            and o.error_kind is ErrorKind.RETRYABLE
-            and by_phone[o.phone].attempts < self._settings.worker_max_attempts
+            and (o.error_kind is ErrorKind.RETRYABLE or o.code == CIRCUIT_OPEN)
+            and by_phone[o.phone].attempts < max_attempts
         ]
         final = [o for o in outcomes if o not in retry]
+        final_phones = {o.phone for o in final}
         async with self._engine.begin() as conn:
+            await attempts_repo.insert_attempts(conn, chain.attempts)
             if retry:
                 attempt = max(by_phone[o.phone].attempts for o in retry)
                 due = utcnow() + timedelta(
@@ -171,9 +184,13 @@ class QueueWorker:
                 )
                 await queue.requeue(
                     conn, [by_phone[o.phone].id for o in retry], due, retry[0].code,
-                    f"retry {attempt + 1} of {self._settings.worker_max_attempts}: "
-                    f"{retry[0].message}",
+                    f"retry {attempt + 1} of {max_attempts}: {retry[0].message}",
                 )  # fmt: skip
+            await write_reroutes(
+                conn,
+                first.request_id,
+                {p: via for p, via in chain.rerouted.items() if p in final_phones},
+            )
             await records_repo.finish_records(
                 conn, first.request_id, record_outcomes(final, body_by_phone)
             )
@@ -217,3 +234,20 @@ class QueueWorker:
             except Exception:
                 log.exception("reaping lost claims failed")
             await asyncio.sleep(max(0.5, self._settings.worker_lease_seconds / 3))
+
+    async def _reconcile_forever(self) -> None:
+        """Settle UNKNOWN records in the background (pipeline/reconcile.py)."""
+        reconciler = Reconciler(self._settings, self._engine, self._sending)
+        while True:
+            try:
+                counts = await reconciler.run_once()
+                if counts.settled or counts.requeued or counts.unconfirmed:
+                    log.info(
+                        "reconciled UNKNOWN records: %d settled, %d queued again, %d unconfirmed",
+                        counts.settled,
+                        counts.requeued,
+                        counts.unconfirmed,
+                    )
+            except Exception:
+                log.exception("reconciling UNKNOWN records failed")
+            await asyncio.sleep(self._settings.reconcile_interval_seconds)

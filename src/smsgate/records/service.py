@@ -15,6 +15,7 @@ from smsgate.db.base import iso_utc
 from smsgate.db.models import SendStatus
 from smsgate.errors import BadRequest, NotFound
 from smsgate.management.service import MAX_PAGE_SIZE
+from smsgate.records import attempts as attempts_repo
 from smsgate.records import queries
 from smsgate.records.queries import RecordFilter
 
@@ -105,9 +106,12 @@ class RecordService:
     async def get(self, record_id: int) -> dict[str, Any]:
         async with self._engine.connect() as conn:
             row = await queries.get(conn, record_id)
-        if row is None:
-            raise NotFound(f"send record {record_id} does not exist")
-        return record_view(row, detail=True)
+            if row is None:
+                raise NotFound(f"send record {record_id} does not exist")
+            attempts = await attempts_repo.attempts_for_record(
+                conn, row["request_id"], row["phone_number"]
+            )
+        return {**record_view(row, detail=True), "attempts": [attempt_view(a) for a in attempts]}
 
     async def export_csv(self, where: RecordFilter) -> AsyncIterator[bytes]:
         """CSV in chunks of about 64 KiB, read through a server-side cursor."""
@@ -170,3 +174,17 @@ def _defuse(value: Any) -> Any:
     if isinstance(value, str) and value[:1] in {"=", "+", "-", "@"} and not value[1:2].isdigit():
         return "'" + value
     return value
+
+
+def attempt_view(row: dict[str, Any]) -> dict[str, Any]:
+    """One provider call made for a record (docs/failover.md)."""
+    return {
+        "attempt": row["attempt"],
+        "providerNo": row["provider_no"],
+        "templateNo": row["template_no"],
+        "startedAt": iso_utc(row["started_at"]),
+        "finishedAt": iso_utc(row["finished_at"]),
+        "status": SendStatus(row["status"]).name,
+        "code": row["code"],
+        "message": row["message"],
+    }

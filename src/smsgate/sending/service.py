@@ -7,8 +7,8 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
 
@@ -16,6 +16,7 @@ import aiohttp
 import orjson
 from redis.exceptions import RedisError
 from sqlalchemy import select
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,7 +29,7 @@ from smsgate.businesses.schemas import Route
 from smsgate.cache import TTLCache
 from smsgate.config import Settings
 from smsgate.crypto import SecretBox, app_key_matches
-from smsgate.db.base import iso_utc
+from smsgate.db.base import iso_utc, utcnow
 from smsgate.db.models import AppConfig, SendStatus
 from smsgate.errors import (
     BadRequest,
@@ -40,6 +41,7 @@ from smsgate.errors import (
     Unauthorized,
 )
 from smsgate.limits.base import RateLimiter
+from smsgate.limits.breaker import BreakerDecision, CircuitBreaker, MemoryCircuitBreaker, Verdict
 from smsgate.limits.phones import PhoneLimiter, business_phone_windows
 from smsgate.observability.logs import mask_phone
 from smsgate.observability.metrics import observe_provider_call
@@ -52,6 +54,7 @@ from smsgate.providers.base import (
     SendResult,
 )
 from smsgate.providers.registry import adapter_for
+from smsgate.records import attempts as attempts_repo
 from smsgate.records import repository as records_repo
 from smsgate.records.repository import RecordOutcome
 from smsgate.sending.fee import count_segments
@@ -65,6 +68,13 @@ RATE_WINDOW_MS = 60_000
 # Per-phone result codes of phones the gateway refused itself (no provider call, no fee).
 PHONE_RATE_LIMITED = "PHONE_RATE_LIMITED"
 BLOCKED = "BLOCKED"
+# Every channel of the chain was skipped by its circuit breaker: nothing was sent.
+CIRCUIT_OPEN = "CIRCUIT_OPEN"
+# Kinds that move a phone on to the next channel of the chain (docs/failover.md). RETRYABLE
+# too where the caller says so: the sync path always (the caller is waiting), the queue
+# worker once its same-channel retries are used up. AMBIGUOUS never: it may have been sent.
+_FAIL_OVER = frozenset({ErrorKind.PERMANENT, ErrorKind.RATE_LIMITED})
+_BREAKER_FAILURES = frozenset({ErrorKind.RETRYABLE, ErrorKind.RATE_LIMITED})
 MAX_CONTENT_CHARS = 1000
 V = TypeVar("V")
 _DB_DOWN = (OperationalError, PoolTimeoutError, OSError)
@@ -82,6 +92,21 @@ class ResolvedRoute:
     adapter: ProviderAdapter | None
     param_names: list[str] | None
     template_problem: str | None
+    # The business's fallback templates on other channels, in order (docs/failover.md);
+    # resolved with the route so the send path makes no extra query for them.
+    fallbacks: tuple[ResolvedRoute, ...] = ()
+
+    @property
+    def sendable(self) -> bool:
+        """Every link present and enabled, with an adapter and a readable template."""
+        route = self.route
+        return bool(
+            route.template_enabled
+            and route.sign_enabled
+            and route.channel_enabled
+            and self.adapter is not None
+            and self.param_names is not None
+        )
 
 
 class SendingService:
@@ -95,8 +120,12 @@ class SendingService:
         *,
         phone_limiter: PhoneLimiter,
         blocklist: BlocklistService,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._settings = settings
+        self._breaker = breaker or MemoryCircuitBreaker(
+            settings.breaker_failure_threshold, settings.breaker_cooldown_seconds
+        )
         self._engine = engine
         self._limiter = limiter
         self._phone_limiter = phone_limiter
@@ -162,9 +191,25 @@ class SendingService:
     async def _load_route(self, business_no: str) -> ResolvedRoute | None:
         async with self._engine.connect() as conn:
             row = await business_repo.load_route_row(conn, business_no)
-        if row is None:
-            return None
-        m = row
+            if row is None:
+                return None
+            fallback_rows = (
+                await business_repo.load_fallback_rows(conn, business_no)
+                if row["has_fallbacks"]
+                else []
+            )
+        primary = self._resolve_chain_row(row, row, row["template_no"])
+        fallbacks = tuple(
+            self._resolve_chain_row(row, fallback, fallback["template_no"])
+            for fallback in fallback_rows
+        )
+        return replace(primary, fallbacks=fallbacks) if fallbacks else primary
+
+    def _resolve_chain_row(
+        self, business: RowMapping, m: RowMapping, template_no: str
+    ) -> ResolvedRoute:
+        """The route through one template (the business's own or a fallback): its signature,
+        channel and adapter, with the business's settings."""
         channel = None
         adapter = None
         if m["channel_status"] is not None:
@@ -181,11 +226,12 @@ class SendingService:
             factory = adapter_for(channel.channel_no)
             if factory is not None:
                 adapter = factory(channel, self._http)
+        b = business
         route = Route(
-            business_no=m["business_no"],
-            business_enabled=bool(m["business_status"]),
-            app_no=m["app_no"],
-            template_no=m["template_no"],
+            business_no=b["business_no"],
+            business_enabled=bool(b["business_status"]),
+            app_no=b["app_no"],
+            template_no=template_no,
             template_enabled=None if m["template_status"] is None else bool(m["template_status"]),
             template_content=m["template_content"] or "",
             third_party_template_no=m["third_party_template_no"] or "",
@@ -194,16 +240,16 @@ class SendingService:
             provider_no=m["provider_no"] or "",
             channel_enabled=None if m["channel_status"] is None else bool(m["channel_status"]),
             channel=channel,
-            is_verification=bool(m["is_verification"]),
+            is_verification=bool(b["is_verification"]),
             phone_windows=business_phone_windows(
-                bool(m["is_verification"]),
-                m["phone_limit_minute"],
-                m["phone_limit_hour"],
-                m["phone_limit_day"],
+                bool(b["is_verification"]),
+                b["phone_limit_minute"],
+                b["phone_limit_hour"],
+                b["phone_limit_day"],
             ),
-            code_length=m["code_length"],
-            code_alphabet=m["code_alphabet"],
-            code_ttl_seconds=m["code_ttl_seconds"],
+            code_length=b["code_length"],
+            code_alphabet=b["code_alphabet"],
+            code_ttl_seconds=b["code_ttl_seconds"],
         )
         names: list[str] | None = None
         problem = None
@@ -337,14 +383,15 @@ class SendingService:
 
         if queue_at is not None:
             return _queued_summary(request_id, phones, allowed, refused, fee, queue_at)
-        sent, bodies, body_by_phone = await self.dispatch(
-            adapter, route, request_id, allowed, params, names, content, fee
+        chain = await self.dispatch_chain(
+            resolved, request_id, allowed, params, content, fee, redact=redact
         )
+        sent, bodies, body_by_phone = chain.outcomes, chain.bodies, chain.body_by_phone
         if redact:
             # A provider may echo the text in its answer (Twilio's `body` does).
             mask = "*" * len(redact)
             body_by_phone = {p: body.replace(redact, mask) for p, body in body_by_phone.items()}
-        await self._finish(app, request_id, sent, body_by_phone, fee)
+        await self._finish(app, request_id, chain, body_by_phone, fee)
         await self.block_opt_outs(app, route, sent)
         by_phone = {outcome.phone: outcome for outcome in sent} | refused
         return _summarise(request_id, [by_phone[phone] for phone in phones], sent, bodies)
@@ -580,7 +627,166 @@ class SendingService:
     async def app_for(self, app_no: str) -> AppSnapshot | None:
         return await self._cached(self._apps, app_no, self._load_app)
 
-    async def dispatch(
+    async def dispatch_chain(
+        self,
+        resolved: ResolvedRoute,
+        request_id: str,
+        phones: list[str],
+        params: list[str],
+        content: str,
+        fee: int,
+        *,
+        redact: str | None = None,
+        attempts_before: Mapping[str, int] | None = None,
+        retryable_fails_over: Callable[[str], bool] | None = None,
+    ) -> ChainResult:
+        """Send through the business's template, then its fallbacks in order.
+
+        Phones a channel refused (permanent, rate-limited; retryable too when
+        `retryable_fails_over(phone)`, by default always) go to the next channel of the
+        chain, re-rendered with that template; an ambiguous outcome stays UNKNOWN (it may
+        have been sent). A channel whose circuit breaker is open is skipped. Each phone's
+        outcome is its last attempt's; a phone no channel was called for is FAILED with
+        CIRCUIT_OPEN. `content` is the primary's rendered text (`fee` its segments).
+        """
+        fails_over = retryable_fails_over or (lambda _phone: True)
+        before = attempts_before or {}
+        pending = list(phones)
+        last: dict[str, PhoneOutcome] = {}
+        body_of: dict[str, str] = {}
+        tried: dict[str, int] = {}
+        attempts: list[dict[str, object]] = []
+        rerouted: dict[str, SentVia] = {}
+        skipped_open = False
+        for index, step in enumerate((resolved, *resolved.fallbacks)):
+            if not pending:
+                break
+            plan = self._plan_step(step, params, content, fee, redact, primary=index == 0)
+            if plan is None:
+                continue
+            route = step.route
+            decision = await self._breaker_allow(route.provider_no)
+            if not decision.allowed:
+                skipped_open = True
+                log.info("channel %s skipped: its circuit breaker is open", route.provider_no)
+                continue
+            started = utcnow()
+            calls = await self._send_batches(
+                plan.adapter, route, request_id, pending, params, plan.names, plan.content
+            )
+            finished = utcnow()
+            await self._breaker_record(route.provider_no, [answer for _, answer in calls], decision)
+            pending = []
+            for request, answer in calls:
+                batch_outcomes, body = _batch_outcomes(request.phones, answer, plan.fee)
+                for outcome in batch_outcomes:
+                    phone = outcome.phone
+                    tried[phone] = tried.get(phone, 0) + 1
+                    attempts.append(
+                        {
+                            "request_id": request_id,
+                            "phone_number": phone,
+                            "attempt": before.get(phone, 0) + tried[phone],
+                            "provider_no": route.provider_no,
+                            "template_no": route.template_no,
+                            "started_at": started,
+                            "finished_at": finished,
+                            "status": int(outcome.status),
+                            "code": outcome.code[:64],
+                            "message": outcome.message[:512],
+                        }
+                    )
+                    last[phone] = outcome
+                    body_of[phone] = body
+                    if index:
+                        rerouted[phone] = SentVia(
+                            route.template_no, route.provider_no, plan.stored_content
+                        )
+                    if outcome.status is SendStatus.FAILED and (
+                        outcome.error_kind in _FAIL_OVER
+                        or (outcome.error_kind is ErrorKind.RETRYABLE and fails_over(phone))
+                    ):
+                        pending.append(phone)
+        outcomes: list[PhoneOutcome] = []
+        for phone in phones:
+            found = last.get(phone)
+            if found is None:
+                found = PhoneOutcome(
+                    phone,
+                    SendStatus.FAILED,
+                    0,
+                    CIRCUIT_OPEN if skipped_open else "NOT_SENDABLE",
+                    f"every channel of business {resolved.route.business_no} is paused by its "
+                    "circuit breaker after repeated failures; nothing was sent"
+                    if skipped_open
+                    else f"business {resolved.route.business_no} has no usable channel",
+                )
+            outcomes.append(found)
+        bodies = list(dict.fromkeys(body_of[o.phone] for o in outcomes if o.phone in body_of))
+        return ChainResult(outcomes, bodies, body_of, attempts, rerouted)
+
+    def _plan_step(
+        self,
+        step: ResolvedRoute,
+        params: list[str],
+        content: str,
+        fee: int,
+        redact: str | None,
+        *,
+        primary: bool,
+    ) -> _StepPlan | None:
+        """What to send through one template of the chain; None when it cannot be used."""
+        adapter, names = step.adapter, step.param_names
+        if adapter is None or names is None:
+            return None
+        stored = content
+        if not primary:
+            route = step.route
+            if not step.sendable or len(names) != len(params):
+                log.warning(
+                    "fallback template %s of business %s is not usable now; skipped",
+                    route.template_no,
+                    route.business_no,
+                )
+                return None
+            content = render_content(route.template_content, names, params)
+            if len(content) > MAX_CONTENT_CHARS:
+                return None
+            fee = count_segments(content, adapter.fee_scheme, route.sign_name)
+            stored = content
+        if redact:
+            stored = content.replace(redact, "*" * len(redact))
+        return _StepPlan(adapter, names, content, stored, fee)
+
+    async def _breaker_allow(self, provider_no: str) -> BreakerDecision:
+        try:
+            return await self._breaker.allow(provider_no)
+        except (RedisError, OSError):
+            # The breaker only saves wasted calls: without Redis, send rather than refuse.
+            log.warning("circuit breaker unavailable for channel %s", provider_no)
+            return BreakerDecision(Verdict.CLOSED, 0)
+
+    async def _breaker_record(
+        self,
+        provider_no: str,
+        answers: Sequence[SendResult | ProviderError],
+        decision: BreakerDecision,
+    ) -> None:
+        """Count failed whole calls; a call that got an answer closes the breaker (the
+        Redis call is only made when there is a count to clear)."""
+        failed = [
+            a for a in answers if isinstance(a, ProviderError) and a.kind in _BREAKER_FAILURES
+        ]
+        try:
+            for _ in failed:
+                if await self._breaker.record(provider_no, failed=True):
+                    log.warning("circuit breaker of channel %s is open", provider_no)
+            if not failed and decision.needs_success_recorded:
+                await self._breaker.record(provider_no, failed=False)
+        except (RedisError, OSError):
+            log.warning("could not record a call of channel %s in its breaker", provider_no)
+
+    async def _send_batches(
         self,
         adapter: ProviderAdapter,
         route: Route,
@@ -589,13 +795,12 @@ class SendingService:
         params: list[str],
         names: list[str],
         content: str,
-        fee: int,
-    ) -> tuple[list[PhoneOutcome], list[str], dict[str, str]]:
+    ) -> list[tuple[SendRequest, SendResult | ProviderError]]:
+        """The phones in provider-sized batches, sent concurrently."""
         size = adapter.max_batch_size
-        batches = [phones[i : i + size] for i in range(0, len(phones), size)]
         requests = [
             SendRequest(
-                phones=batch,
+                phones=phones[i : i + size],
                 sign_name=route.sign_name,
                 template_id=route.third_party_template_no,
                 params=params,
@@ -604,21 +809,12 @@ class SendingService:
                 content=content,
                 correlation_id=request_id,
             )
-            for batch in batches
+            for i in range(0, len(phones), size)
         ]
         answers = await asyncio.gather(
             *(self._call(adapter, route, request) for request in requests)
         )
-        outcomes: list[PhoneOutcome] = []
-        bodies: list[str] = []
-        body_by_phone: dict[str, str] = {}
-        for request, answer in zip(requests, answers, strict=True):
-            batch_outcomes, body = _batch_outcomes(request.phones, answer, fee)
-            outcomes.extend(batch_outcomes)
-            bodies.append(body)
-            for outcome in batch_outcomes:
-                body_by_phone[outcome.phone] = body
-        return outcomes, bodies, body_by_phone
+        return list(zip(requests, answers, strict=True))
 
     async def _call(
         self, adapter: ProviderAdapter, route: Route, request: SendRequest
@@ -649,14 +845,17 @@ class SendingService:
         self,
         app: AppSnapshot,
         request_id: str,
-        outcomes: list[PhoneOutcome],
+        chain: ChainResult,
         body_by_phone: dict[str, str],
         fee: int,
     ) -> None:
+        outcomes = chain.outcomes
         records = record_outcomes(outcomes, body_by_phone)
         refund = fee * sum(1 for o in outcomes if o.status is SendStatus.FAILED)
         try:
             async with self._engine.begin() as conn:
+                await attempts_repo.insert_attempts(conn, chain.attempts)
+                await write_reroutes(conn, request_id, chain.rerouted)
                 await records_repo.finish_records(conn, request_id, records)
                 await apps_repo.refund_quota(conn, app.app_no, refund)
         except Exception:
@@ -705,6 +904,46 @@ def record_outcomes(
         )
         for o in outcomes
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class SentVia:
+    """The fallback route that carried (or last refused) a phone: what its record shows."""
+
+    template_no: str
+    provider_no: str
+    content: str  # as stored (a verification code masked)
+
+
+@dataclass(frozen=True, slots=True)
+class ChainResult:
+    outcomes: list[PhoneOutcome]  # one per phone, in the order given
+    bodies: list[str]  # the raw provider bodies behind those outcomes
+    body_by_phone: dict[str, str]
+    attempts: list[dict[str, object]]  # sms_send_attempt rows, one per phone per call
+    rerouted: dict[str, SentVia]  # phones whose last attempt went through a fallback
+
+
+@dataclass(frozen=True, slots=True)
+class _StepPlan:
+    adapter: ProviderAdapter
+    names: list[str]
+    content: str  # sent
+    stored_content: str  # recorded
+    fee: int
+
+
+async def write_reroutes(
+    conn: AsyncConnection, request_id: str, rerouted: Mapping[str, SentVia]
+) -> None:
+    """One UPDATE per fallback used (none when no phone failed over)."""
+    by_via: dict[SentVia, list[str]] = {}
+    for phone, via in rerouted.items():
+        by_via.setdefault(via, []).append(phone)
+    for via, phones in by_via.items():
+        await attempts_repo.set_route(
+            conn, request_id, phones, via.template_no, via.provider_no, via.content
+        )
 
 
 def _refused_rows(
@@ -865,6 +1104,8 @@ def _summarise(
             outcomes,
         )
     first = sent[0]
+    if first.code == CIRCUIT_OPEN:
+        return SendOutcome(request_id, 502, f"{CIRCUIT_OPEN}: {first.message}", outcomes)
     return SendOutcome(
         request_id,
         502,
