@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from smsgate.providers.base import ErrorKind, ProviderError
+from smsgate.providers.base import ErrorKind, PhoneResult, ProviderError
 
 
 def endpoint_url(configured: str, default: str) -> str:
@@ -48,3 +48,15 @@ def national_digits(phone: str) -> str:
 def mainland_or_e164(phone: str) -> str:
     """`+86` numbers as 11 national digits (Qiniu's format); others unchanged."""
     return phone[3:] if phone.startswith("+86") else phone
+
+
+def missing_status(phone: str) -> PhoneResult:
+    """A phone the provider's answer says nothing about: accepted as part of the request but
+    not reported, so the message may or may not go out (AMBIGUOUS: never resent blindly)."""
+    return PhoneResult(
+        phone,
+        False,
+        "MISSING_STATUS",
+        "the answer has no status for this number",
+        error_kind=ErrorKind.AMBIGUOUS,
+    )

@@ -28,7 +28,7 @@ from smsgate.providers.base import (
     SendRequest,
     SendResult,
 )
-from smsgate.providers.common import endpoint_url, host_of, parse_json_object
+from smsgate.providers.common import endpoint_url, host_of, missing_status, parse_json_object
 from smsgate.providers.http import channel_timeout, classify_http_status, post
 
 DEFAULT_ENDPOINT = "https://smsapi.cn-north-4.myhuaweicloud.com:443"
@@ -188,15 +188,7 @@ def _per_phone(request: SendRequest, result: list[Any]) -> list[PhoneResult]:
     for phone in request.phones:
         item = by_phone.get(phone)
         if item is None:
-            results.append(
-                PhoneResult(
-                    phone,
-                    False,
-                    "MISSING_STATUS",
-                    "the answer has no status for this number",
-                    error_kind=ErrorKind.AMBIGUOUS,
-                )
-            )
+            results.append(missing_status(phone))
             continue
         status = str(item.get("status", ""))
         ok = status == SUCCESS

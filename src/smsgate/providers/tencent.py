@@ -25,7 +25,7 @@ from smsgate.providers.base import (
     SendRequest,
     SendResult,
 )
-from smsgate.providers.common import endpoint_url, host_of, parse_json_object
+from smsgate.providers.common import endpoint_url, host_of, missing_status, parse_json_object
 from smsgate.providers.http import channel_timeout, classify_http_status, post
 
 DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com"
@@ -220,16 +220,7 @@ def _per_phone(request: SendRequest, response: dict[str, Any]) -> list[PhoneResu
     for phone in request.phones:
         item = statuses.get(phone)
         if item is None:
-            # Accepted as a request but not reported: the message may or may not go out.
-            results.append(
-                PhoneResult(
-                    phone,
-                    False,
-                    "MISSING_STATUS",
-                    "the answer has no status for this number",
-                    error_kind=ErrorKind.AMBIGUOUS,
-                )
-            )
+            results.append(missing_status(phone))
             continue
         code = str(item.get("Code", ""))
         ok = code == "Ok"  # Tencent's success code is "Ok", not "OK"
