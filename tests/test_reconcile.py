@@ -119,6 +119,11 @@ async def test_other_providers_stay_unknown_until_the_report_window_passes(
 ) -> None:
     settings = fast_worker(stack, reconcile_report_window_seconds=0.5)
     world = await make_world(settings, channel_ext={"error_kind": "ambiguous"})
+    await run_sql(
+        settings,
+        "UPDATE sms_app_config SET callback_url = 'http://127.0.0.1:9/hook' WHERE app_no = :a",
+        a=world.app_no,
+    )
     async with client_for(settings) as client:
         response = await client.post(
             URL,
@@ -133,3 +138,12 @@ async def test_other_providers_stay_unknown_until_the_report_window_passes(
         settings, "SELECT COUNT(*) FROM sms_send_attempt WHERE request_id = :r", r=request_id
     )
     assert attempts == 1  # not resent
+    # The final status is handed to the app's webhook like any other: flagged, or already
+    # moved to the webhook outbox by the dispatcher.
+    [(pending, delivered)] = await run_sql(
+        settings,
+        "SELECT l.webhook_pending, (SELECT COUNT(*) FROM sms_webhook_delivery d "
+        "WHERE d.record_id = l.id) FROM sms_send_log l WHERE l.request_id = :r",
+        r=request_id,
+    )
+    assert pending or delivered

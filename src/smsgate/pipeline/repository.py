@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsgate.db.base import utcnow
 from smsgate.db.models import SendLog, SendStatus
+from smsgate.webhooks.pending import app_has_callback, is_final
 
 _log = cast(Table, SendLog.__table__)
 
@@ -311,6 +312,9 @@ async def settle_unknown(
     if status is SendStatus.QUEUED:
         values["next_attempt_at"] = now
         values["dispatched_at"] = None
+    if is_final(status):
+        # The app's webhook learns the final status like any other (docs/webhooks.md).
+        values["webhook_pending"] = app_has_callback()
     result = await conn.execute(
         update(_log)
         .where(_log.c.id == record_id, _log.c.status == int(SendStatus.UNKNOWN))
