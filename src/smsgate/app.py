@@ -135,12 +135,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 worker.stop()
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(worker_task, settings.worker_stop_seconds)
-            sweeper.cancel()
-            dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
-            with contextlib.suppress(asyncio.CancelledError):
-                await dispatcher
+            # Background loops stop between database calls (a loop cancelled inside one can
+            # leave a driver thread running past the event loop); cancelled only if stuck.
+            reports.stop_sweeper()
+            webhooks.stop()
+            for task in (sweeper, dispatcher):
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
             await bus.stop()
             await http.close()
             await limiter.close()

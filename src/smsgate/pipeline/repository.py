@@ -165,6 +165,12 @@ async def reap_lost_claims(conn: AsyncConnection, lease: timedelta) -> tuple[int
         _log.c.claimed_by.is_not(None),
         _log.c.claimed_at < cutoff,
     )
+    # Find them with a plain read first and update by primary key: a range UPDATE over
+    # SENDING rows would take gap locks that deadlock with other workers' claims.
+    ids = [row[0] for row in await conn.execute(select(_log.c.id).where(stale).limit(5000))]
+    if not ids:
+        return 0, 0
+    stale = and_(stale, _log.c.id.in_(ids))
     requeued = await conn.execute(
         update(_log)
         .where(stale, _log.c.dispatched_at.is_(None))

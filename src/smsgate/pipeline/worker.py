@@ -87,10 +87,11 @@ class QueueWorker:
                             self._stopping.wait(), self._settings.worker_poll_seconds
                         )
         finally:
+            # The helper loops stop between database calls; cancelled only if stuck.
+            self._stopping.set()
             for task in (reaper, reconciler):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(task, 10)
             await self._release_undispatched()
 
     async def run_once(self) -> bool:
@@ -221,7 +222,7 @@ class QueueWorker:
 
     async def _reap_forever(self) -> None:
         lease = timedelta(seconds=self._settings.worker_lease_seconds)
-        while True:
+        while not self._stopping.is_set():
             try:
                 async with self._engine.begin() as conn:
                     requeued, unknown = await queue.reap_lost_claims(conn, lease)
@@ -233,12 +234,12 @@ class QueueWorker:
                     )
             except Exception:
                 log.exception("reaping lost claims failed")
-            await asyncio.sleep(max(0.5, self._settings.worker_lease_seconds / 3))
+            await self._pause(max(0.5, self._settings.worker_lease_seconds / 3))
 
     async def _reconcile_forever(self) -> None:
         """Settle UNKNOWN records in the background (pipeline/reconcile.py)."""
         reconciler = Reconciler(self._settings, self._engine, self._sending)
-        while True:
+        while not self._stopping.is_set():
             try:
                 counts = await reconciler.run_once()
                 if counts.settled or counts.requeued or counts.unconfirmed:
@@ -250,4 +251,9 @@ class QueueWorker:
                     )
             except Exception:
                 log.exception("reconciling UNKNOWN records failed")
-            await asyncio.sleep(self._settings.reconcile_interval_seconds)
+            await self._pause(self._settings.reconcile_interval_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the worker is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import logging
 from collections.abc import Mapping
@@ -55,6 +56,10 @@ class ReportService:
         self._engine = engine
         self._secrets = secrets
         self._channels: TTLCache[str, CallbackChannel | None] = TTLCache(cache_ttl)
+        self._stop = asyncio.Event()
+
+    def stop_sweeper(self) -> None:
+        self._stop.set()
 
     def invalidate_config(self) -> None:
         self._channels.invalidate()
@@ -139,9 +144,12 @@ class ReportService:
         return applied
 
     async def run_sweeper(self, interval_seconds: float = 5.0) -> None:
-        """Background task: keep applying pending reports until cancelled."""
-        while True:
-            await asyncio.sleep(interval_seconds)
+        """Background task: keep applying pending reports until `stop_sweeper()`."""
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), interval_seconds)
+            if self._stop.is_set():
+                return
             try:
                 await self.apply_pending()
             except Exception:  # the database may be down for a while: try again later

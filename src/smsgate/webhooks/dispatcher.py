@@ -104,14 +104,15 @@ class WebhookDispatcher:
         self._slots = asyncio.Semaphore(concurrency)
         self._jitter = jitter
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """Look for work now instead of at the next poll (after a replay, for instance)."""
         self._wake.set()
 
     async def run(self) -> None:
-        """Background task: claim and deliver until cancelled."""
-        while True:
+        """Background task: claim and deliver until `stop()` (or cancelled)."""
+        while not self._stopping:
             try:
                 busy = await self.run_once()
             except Exception:  # the database may be down for a while: try again later
@@ -123,6 +124,12 @@ class WebhookDispatcher:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
             self._wake.clear()
+
+    def stop(self) -> None:
+        """Finish the current round, then return from `run()`: stopping between database
+        calls, not inside one, leaves no query half-done on the way out."""
+        self._stopping = True
+        self._wake.set()
 
     async def run_once(self) -> int:
         """One round: move flagged records into the outbox, then POST what is due.
