@@ -148,6 +148,7 @@ async def fail(conn: AsyncConnection, ids: Sequence[int], code: str, message: st
             code=code[:64],
             message=message[:512],
             updated_at=utcnow(),
+            webhook_pending=app_has_callback(),
         )
     )
 
@@ -235,6 +236,7 @@ async def cancel_queued(
             message="cancelled before it was sent",
             claimed_by=token,
             updated_at=utcnow(),
+            webhook_pending=app_has_callback(),
         )
     )
     row = (

@@ -1,0 +1,80 @@
+"""Every way a record becomes final flags it for the app's webhook: refused phones,
+cancelled queued messages, messages a worker could not send."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from conftest import Stack, make_world, run_sql
+from test_webhooks import set_callback
+
+
+async def flags(world: Any) -> dict[str, tuple[int, bool]]:
+    rows = await run_sql(
+        world.settings,
+        "SELECT phone_number, status, webhook_pending FROM sms_send_log WHERE app_no = :a",
+        a=world.app_no,
+    )
+    return {phone: (int(status), bool(pending)) for phone, status, pending in rows}
+
+
+async def test_refused_and_cancelled_records_are_flagged(stack: Stack, client_for: Any) -> None:
+    world = await make_world(stack.settings())
+    await set_callback(world.settings, world.app_no, "https://example.test/hook")
+    await run_sql(
+        world.settings,
+        "INSERT INTO sms_blocklist (phone, is_prefix, app_no, reason, created_by, created_at,"
+        " updated_at) VALUES ('+8613900139000', 0, :a, 'test', 'test', CURRENT_TIMESTAMP,"
+        " CURRENT_TIMESTAMP)",
+        a=world.app_no,
+    )
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    async with client_for(world.settings) as client:
+        sent = await client.post(
+            "/api/v1/send-message",
+            json={"businessNo": world.business_no, "params": ["1"],
+                  "phones": ["+8613800138000", "+8613900139000"]},
+            headers=world.auth,
+        )  # fmt: skip
+        assert sent.status_code == 207, sent.text
+        queued = await client.post(
+            "/api/v1/messages",
+            json={"businessNo": world.business_no, "params": ["1"],
+                  "phones": ["+8613700137000"], "sendAt": later},
+            headers=world.auth,
+        )  # fmt: skip
+        await client.delete(f"/api/v1/messages/{queued.json()['requestId']}", headers=world.auth)
+    found = await flags(world)
+    assert found["+8613900139000"] == (5, True)  # FAILED (blocked) at insert: flagged
+    assert found["+8613800138000"] == (2, False)  # SUBMITTED is not final
+    assert found["+8613700137000"] == (6, True)  # CANCELLED: flagged
+
+
+async def test_worker_failures_are_flagged(stack: Stack, client_for: Any) -> None:
+    # No config cache: the SQL change below must be seen by the worker at once.
+    settings = stack.settings(run_worker=True, worker_poll_seconds=0.05, config_cache_ttl_seconds=0)
+    world = await make_world(settings)
+    await set_callback(world.settings, world.app_no, "https://example.test/hook")
+    async with client_for(world.settings) as client:
+        # The business is disabled after the message was queued: NOT_SENDABLE.
+        later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        queued = await client.post(
+            "/api/v1/messages",
+            json={"businessNo": world.business_no, "params": ["1"],
+                  "phones": ["+8613800138000"], "sendAt": later},
+            headers=world.auth,
+        )  # fmt: skip
+        assert queued.status_code == 202
+        await run_sql(
+            world.settings,
+            "UPDATE sms_business_config SET status = 0 WHERE business_no = :b",
+            b=world.business_no,
+        )
+
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if (await flags(world))["+8613800138000"][0] == 5:
+                break
+    assert (await flags(world))["+8613800138000"] == (5, True)
