@@ -7,20 +7,27 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 
 SMSGATE = str(Path(sys.executable).parent / "smsgate")
 
 
-def wait_until_up(port: int, process: subprocess.Popen[str], timeout: float = 30) -> None:
+def wait_until_up(
+    port: int, process: subprocess.Popen[Any], timeout: float = 30, log: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
+            if log is not None:
+                output = log.read_text(errors="replace")
+            else:
+                output = process.stdout.read() if process.stdout else ""
             raise RuntimeError(f"smsgate exited with {process.returncode}:\n{output}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
@@ -33,19 +40,29 @@ def wait_until_up(port: int, process: subprocess.Popen[str], timeout: float = 30
 
 @contextlib.contextmanager
 def running_server(
-    port: int, env: dict[str, str], *args: str, cwd: str | None = None
+    port: int, env: dict[str, str], *args: str, cwd: str | None = None, pipe_output: bool = False
 ) -> Iterator[subprocess.Popen[str]]:
+    """`smsgate serve` on `port`. Its output goes to a temporary file: a pipe nobody reads
+    fills up (the server logs a line per request) and would block the server. With
+    `pipe_output` the test reads `process.stdout` itself (the demo's banner)."""
+    log_path: Path | None = None
+    log_file: IO[str] | None = None
+    if not pipe_output:
+        handle, name = tempfile.mkstemp(prefix="smsgate-serve-", suffix=".log")
+        os.close(handle)
+        log_path = Path(name)
+        log_file = log_path.open("w")
     process = subprocess.Popen(
         [SMSGATE, "serve", "--port", str(port), *args],
         env=env,
         cwd=cwd,
-        stdout=subprocess.PIPE,
+        stdout=subprocess.PIPE if pipe_output else log_file,
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=True,
     )
     try:
-        wait_until_up(port, process)
+        wait_until_up(port, process, log=log_path)
         yield process
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -57,3 +74,6 @@ def running_server(
             process.wait()
         if process.stdout:
             process.stdout.close()
+        if log_file is not None and log_path is not None:
+            log_file.close()
+            log_path.unlink(missing_ok=True)

@@ -100,7 +100,7 @@ async def test_json_logs_and_metrics_across_worker_processes(
             start_new_session=True,
         )
         try:
-            wait_until_up(port, process)  # type: ignore[arg-type]
+            wait_until_up(port, process)
             base = f"http://127.0.0.1:{port}"
             async with httpx.AsyncClient(timeout=30) as client:
                 responses = await asyncio.gather(

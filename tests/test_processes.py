@@ -99,7 +99,7 @@ async def test_several_workers_with_redis_share_limits(mariadb_stack: Stack) -> 
 def test_demo_prints_a_working_curl(tmp_path: Any) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGATE_")}
     port = free_port()
-    with running_server(port, env, "--demo", cwd=str(tmp_path)) as server:
+    with running_server(port, env, "--demo", cwd=str(tmp_path), pipe_output=True) as server:
         assert server.stdout is not None
         banner = ""
         while "console: " not in banner:
@@ -123,7 +123,7 @@ def test_demo_prints_a_working_curl(tmp_path: Any) -> None:
     assert [(r.status, r.request_id) for r in rows] == [(2, payload["requestId"])]
     # Seeding is idempotent: a second start reuses the rows and issues a new key.
     port = free_port()
-    with running_server(port, env, "--demo", cwd=str(tmp_path)) as server:
+    with running_server(port, env, "--demo", cwd=str(tmp_path), pipe_output=True) as server:
         assert server.stdout is not None
         text = ""
         while "console: " not in text:

@@ -45,7 +45,7 @@ async def test_sigterm_during_a_burst_loses_nothing(mariadb_stack: Stack, tmp_pa
         start_new_session=True,
     )
     try:
-        wait_until_up(port, process)  # type: ignore[arg-type]
+        wait_until_up(port, process)
         async with httpx.AsyncClient(timeout=30) as client:
             queued = await client.post(
                 f"{base}/api/v1/messages",
