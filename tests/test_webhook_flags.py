@@ -12,12 +12,19 @@ from test_webhooks import set_callback
 
 
 async def flags(world: Any) -> dict[str, tuple[int, bool]]:
+    """Status, and whether the app's webhook will hear of it: still flagged, or already
+    moved into the outbox by the dispatcher running in the app."""
     rows = await run_sql(
         world.settings,
-        "SELECT phone_number, status, webhook_pending FROM sms_send_log WHERE app_no = :a",
+        "SELECT l.phone_number, l.status, l.webhook_pending,"
+        " (SELECT COUNT(*) FROM sms_webhook_delivery d WHERE d.record_id = l.id)"
+        " FROM sms_send_log l WHERE l.app_no = :a",
         a=world.app_no,
     )
-    return {phone: (int(status), bool(pending)) for phone, status, pending in rows}
+    return {
+        phone: (int(status), bool(pending) or int(queued) > 0)
+        for phone, status, pending, queued in rows
+    }
 
 
 async def test_refused_and_cancelled_records_are_flagged(stack: Stack, client_for: Any) -> None:
