@@ -22,13 +22,19 @@ async def get_app(conn: AsyncConnection, app_no: str) -> AppSnapshot | None:
                 _app.c.status,
                 _app.c.current_limiting,
                 _app.c.app_key_hash,
+                _app.c.callback_url,
             ).where(_app.c.app_no == app_no)
         )
     ).first()
     if row is None:
         return None
     return AppSnapshot(
-        row.app_no, row.app_name, bool(row.status), row.current_limiting, row.app_key_hash
+        row.app_no,
+        row.app_name,
+        bool(row.status),
+        row.current_limiting,
+        row.app_key_hash,
+        has_callback=bool(row.callback_url),
     )
 
 
@@ -48,6 +54,13 @@ async def reserve_quota(conn: AsyncConnection, app_no: str, amount: int) -> bool
         .values(use_number=_app.c.use_number + amount)
     )
     return result.rowcount == 1
+
+
+async def lock_app(conn: AsyncConnection, app_no: str) -> None:
+    """Hold the app row exclusively for the rest of the transaction (before any statement
+    that reads it with a shared lock, such as the webhook flag's EXISTS: taking the shared
+    lock first and the exclusive one later deadlocks with a concurrent transaction)."""
+    await conn.execute(select(_app.c.id).where(_app.c.app_no == app_no).with_for_update())
 
 
 async def refund_quota(conn: AsyncConnection, app_no: str, amount: int) -> None:

@@ -12,3 +12,6 @@ class AppSnapshot:
     enabled: bool
     current_limiting: int  # messages per any 60 s; 0 or less means no limit
     app_key_hash: str | None
+    # A callback URL is set: records born final (refused phones) are flagged for the app's
+    # webhook at insert, without a locking read of the app row.
+    has_callback: bool = False

@@ -76,6 +76,7 @@ class QueueService:
     async def cancel(self, app: AppSnapshot, request_id: str) -> dict[str, int]:
         """Cancel what no worker has taken yet, and give its quota back."""
         async with self._engine.begin() as conn:
+            await apps_repo.lock_app(conn, app.app_no)
             if not await queue.request_records(conn, app.app_no, request_id):
                 raise NotFound(f"request {request_id} does not exist for app {app.app_no}")
             cancelled, fee = await queue.cancel_queued(

@@ -177,6 +177,10 @@ class QueueWorker:
         final = [o for o in outcomes if o not in retry]
         final_phones = {o.phone for o in final}
         async with self._engine.begin() as conn:
+            # The refund first: the app row is then held exclusively before finish_records'
+            # webhook check reads it (read-then-update of one row deadlocks on MySQL).
+            refund = first.fee * sum(1 for o in final if o.status is SendStatus.FAILED)
+            await apps_repo.refund_quota(conn, first.app_no, refund)
             await attempts_repo.insert_attempts(conn, chain.attempts)
             if retry:
                 attempt = max(by_phone[o.phone].attempts for o in retry)
@@ -195,15 +199,13 @@ class QueueWorker:
             await records_repo.finish_records(
                 conn, first.request_id, record_outcomes(final, body_by_phone)
             )
-            refund = first.fee * sum(1 for o in final if o.status is SendStatus.FAILED)
-            await apps_repo.refund_quota(conn, first.app_no, refund)
         await self._sending.block_opt_outs(app, resolved.route, final)
 
     async def _fail(self, records: Sequence[ClaimedRecord], code: str, message: str) -> None:
         ids = [record.id for record in records]
         async with self._engine.begin() as conn:
-            await queue.fail(conn, ids, code, message)
             await apps_repo.refund_quota(conn, records[0].app_no, sum(r.fee for r in records))
+            await queue.fail(conn, ids, code, message)
         self._undispatched.difference_update(ids)
 
     async def _release_undispatched(self) -> None:

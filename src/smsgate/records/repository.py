@@ -34,18 +34,7 @@ async def insert_records(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     await conn.execute(
         insert(_log), [{**row, "created_at": now, "updated_at": now} for row in rows]
     )
-    # Phones the gateway refused itself (blocklist, per-phone limits) are born final:
-    # flag them for the app's webhook too. Only on that rare path: one more statement.
-    born_final = {row["request_id"] for row in rows if is_final(int(row["status"]))}
-    if born_final:
-        await conn.execute(
-            update(_log)
-            .where(
-                _log.c.request_id.in_(born_final),
-                _log.c.status == int(SendStatus.FAILED),
-            )
-            .values(webhook_pending=app_has_callback())
-        )
+    # Rows born final (phones refused by the gateway) carry `webhook_pending` already.
 
 
 _OUTCOME_COLUMNS = ("status", "code", "message", "fee", "provider_message_id", "provider_response")

@@ -587,6 +587,7 @@ class SendingService:
                 "content": content,
                 "params": params_json,
                 "next_attempt_at": queue_at,
+                "webhook_pending": False,
             }
             for phone in phones
         ]
@@ -854,10 +855,13 @@ class SendingService:
         refund = fee * sum(1 for o in outcomes if o.status is SendStatus.FAILED)
         try:
             async with self._engine.begin() as conn:
+                # The refund first: it takes the app row exclusively before finish_records'
+                # webhook check reads it. Reading first (a shared lock) and then updating
+                # it deadlocks with a concurrent finish of the same app on MySQL.
+                await apps_repo.refund_quota(conn, app.app_no, refund)
                 await attempts_repo.insert_attempts(conn, chain.attempts)
                 await write_reroutes(conn, request_id, chain.rerouted)
                 await records_repo.finish_records(conn, request_id, records)
-                await apps_repo.refund_quota(conn, app.app_no, refund)
         except Exception:
             # The provider has answered: report that to the caller (a 503 would invite a
             # resend). The records stay SENDING for reconciliation.
@@ -970,6 +974,8 @@ def _refused_rows(
             "content": content,
             "params": params_json,
             "next_attempt_at": None,
+            # Born final: the app's webhook hears of it (flag set here, no locking read).
+            "webhook_pending": app.has_callback,
         }
         for outcome in refused.values()
     ]
