@@ -274,7 +274,7 @@ class ChannelTestResult(BaseModel):
     tags=["admin: channels"],
     summary="Test a channel's credentials with one harmless signed call (nothing is sent)",
 )
-async def test_channel(row_id: int, service: ConfigDep, principal: PrincipalDep) -> Any:
+async def test_channel(row_id: RowId, service: ConfigDep, principal: PrincipalDep) -> Any:
     return await service.test_channel(principal, row_id)
 
 
