@@ -22,6 +22,7 @@ from smsgate.config import Settings, get_settings
 from smsgate.console.views import install_console
 from smsgate.crypto import SecretBox
 from smsgate.db.session import create_engine, create_sessionmaker
+from smsgate.housekeeping import Housekeeping
 from smsgate.invalidation import ConfigBus
 from smsgate.limits.base import FailureCounter, RateLimiter
 from smsgate.limits.breaker import CircuitBreaker, MemoryCircuitBreaker, RedisCircuitBreaker
@@ -120,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = WebhookService(engine, webhooks)
         sweeper = asyncio.create_task(reports.run_sweeper(), name="smsgate-report-sweeper")
         dispatcher = asyncio.create_task(webhooks.run(), name="smsgate-webhook-dispatcher")
+        housekeeping = Housekeeping(engine)
+        cleaner = asyncio.create_task(housekeeping.run(), name="smsgate-housekeeping")
         app.state.queue = QueueService(engine, sending)
         worker: QueueWorker | None = None
         worker_task: asyncio.Task[None] | None = None
@@ -139,7 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # leave a driver thread running past the event loop); cancelled only if stuck.
             reports.stop_sweeper()
             webhooks.stop()
-            for task in (sweeper, dispatcher):
+            housekeeping.stop()
+            for task in (sweeper, dispatcher, cleaner):
                 with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                     await asyncio.wait_for(task, 10)
             await bus.stop()
