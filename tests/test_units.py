@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 
@@ -153,3 +154,34 @@ async def test_ttl_cache_does_not_keep_failures() -> None:
     with pytest.raises(RuntimeError):
         await cache.get("k", flaky)
     assert await cache.get("k", flaky) == "k"
+
+
+async def test_in_transaction_retries_lock_conflicts_only(tmp_path: Any) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from smsgate.config import Settings
+    from smsgate.db.session import create_engine, in_transaction
+
+    engine = create_engine(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"))
+    calls = 0
+
+    class Deadlock(Exception):
+        args = (1213, "Deadlock found when trying to get lock")
+
+    async def flaky(conn: Any) -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise OperationalError("UPDATE ...", {}, Deadlock())
+        return "done"
+
+    async def broken(conn: Any) -> str:
+        raise OperationalError("UPDATE ...", {}, Exception(1045, "access denied"))
+
+    try:
+        assert await in_transaction(engine, flaky) == "done"
+        assert calls == 3
+        with pytest.raises(OperationalError):
+            await in_transaction(engine, broken)
+    finally:
+        await engine.dispose()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -58,3 +62,30 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+T = TypeVar("T")
+
+# MySQL/MariaDB: 1213 deadlock victim, 1205 lock wait timeout; the transaction was rolled back.
+_LOCK_CONFLICTS = {1213, 1205}
+
+
+def _is_lock_conflict(exc: OperationalError) -> bool:
+    args: tuple[Any, ...] = tuple(getattr(exc.orig, "args", ()))
+    return bool(args) and args[0] in _LOCK_CONFLICTS
+
+
+async def in_transaction(
+    engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int = 4
+) -> T:
+    """Run `work` in a transaction, again (from the start) when the database rolled it back
+    to resolve a lock conflict."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        except OperationalError as exc:
+            if attempt == attempts or not _is_lock_conflict(exc):
+                raise
+            await asyncio.sleep(0.02 * attempt)
+    raise AssertionError("unreachable")  # pragma: no cover

@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from smsgate.apps import repository as apps_repo
 from smsgate.config import Settings
 from smsgate.db.base import utcnow
 from smsgate.db.models import SendStatus
+from smsgate.db.session import in_transaction
 from smsgate.pipeline import repository as queue
 from smsgate.pipeline.reconcile import Reconciler
 from smsgate.pipeline.repository import ClaimedRecord
@@ -176,7 +177,8 @@ class QueueWorker:
         ]
         final = [o for o in outcomes if o not in retry]
         final_phones = {o.phone for o in final}
-        async with self._engine.begin() as conn:
+
+        async def write_outcome(conn: AsyncConnection) -> None:
             # The refund first: the app row is then held exclusively before finish_records'
             # webhook check reads it (read-then-update of one row deadlocks on MySQL).
             refund = first.fee * sum(1 for o in final if o.status is SendStatus.FAILED)
@@ -199,6 +201,10 @@ class QueueWorker:
             await records_repo.finish_records(
                 conn, first.request_id, record_outcomes(final, body_by_phone)
             )
+
+        # The provider has answered: the outcome must be recorded even if MySQL picks this
+        # transaction as a deadlock victim (retried whole; it was rolled back).
+        await in_transaction(self._engine, write_outcome)
         await self._sending.block_opt_outs(app, resolved.route, final)
 
     async def _fail(self, records: Sequence[ClaimedRecord], code: str, message: str) -> None:
