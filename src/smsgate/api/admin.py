@@ -14,6 +14,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 from starlette.responses import Response, StreamingResponse
 
+from smsgate.api.deps import (
+    auth_service,
+    config_service,
+    fallback_service,
+    record_service,
+    webhook_service,
+)
 from smsgate.auth.service import AuthService, Principal
 from smsgate.errors import Unauthorized
 from smsgate.management import schemas
@@ -45,26 +52,6 @@ class TokenResponse(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
-
-
-def config_service(request: Request) -> ConfigService:
-    service: ConfigService = request.app.state.config
-    return service
-
-
-def record_service(request: Request) -> RecordService:
-    service: RecordService = request.app.state.records
-    return service
-
-
-def webhook_service(request: Request) -> WebhookService:
-    service: WebhookService = request.app.state.webhooks
-    return service
-
-
-def auth_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
 
 
 async def current_principal(
@@ -412,11 +399,6 @@ class FallbacksBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     templateNos: Annotated[list[Annotated[str, Field(min_length=1, max_length=64)]], Field()]
-
-
-def fallback_service(request: Request) -> FallbackService:
-    service: FallbackService = request.app.state.fallbacks
-    return service
 
 
 FallbacksDep = Annotated[FallbackService, Depends(fallback_service)]

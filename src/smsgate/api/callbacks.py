@@ -7,14 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 
+from smsgate.api.deps import report_service
 from smsgate.reports.service import ReportService
 
 router = APIRouter()
-
-
-def report_service(request: Request) -> ReportService:
-    service: ReportService = request.app.state.reports
-    return service
 
 
 def public_url(request: Request) -> str:

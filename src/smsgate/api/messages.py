@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from pydantic import AwareDatetime, ValidationError
 from starlette.responses import Response
 
+from smsgate.api.deps import queue_service
 from smsgate.api.envelope import envelope
 from smsgate.api.send import respond_once, sending_service
 from smsgate.errors import BadRequest
@@ -23,11 +24,6 @@ class QueueMessageBody(SendMessageBody):
     """The send-message body plus an optional `sendAt` (ISO 8601 with a zone)."""
 
     sendAt: AwareDatetime | None = None
-
-
-def queue_service(request: Request) -> QueueService:
-    service: QueueService = request.app.state.queue
-    return service
 
 
 SendingDep = Annotated[SendingService, Depends(sending_service)]

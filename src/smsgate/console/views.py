@@ -15,7 +15,15 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from smsgate.auth.service import AuthService, Principal
+from smsgate.api.deps import (
+    auth_service,
+    config_service,
+    fallback_service,
+    record_service,
+    sending,
+    webhook_service,
+)
+from smsgate.auth.service import Principal
 from smsgate.console import charts
 from smsgate.console.forms import CHANNEL_TYPES, PAGES, Page, fields_for, form_values
 from smsgate.console.security import (
@@ -31,19 +39,16 @@ from smsgate.console.security import (
 from smsgate.db.models import SendStatus
 from smsgate.errors import BadRequest, GatewayError
 from smsgate.management import schemas
-from smsgate.management.fallbacks import FallbackService
 from smsgate.management.resources import APPS, BUSINESSES, CHANNELS, SIGNS, TEMPLATES
-from smsgate.management.service import ConfigService, pages
+from smsgate.management.service import pages
 from smsgate.providers.base import FeeScheme
 from smsgate.providers.registry import ADAPTERS
 from smsgate.records.queries import RecordFilter
-from smsgate.records.service import RecordService, parse_status
+from smsgate.records.service import parse_status
 from smsgate.sending.fee import count_segments
 from smsgate.sending.phones import PhoneError, normalise_phone
 from smsgate.sending.render import TemplateError, placeholder_names, render_content
 from smsgate.sending.schemas import SendMessageBody, describe_validation_error
-from smsgate.sending.service import SendingService
-from smsgate.webhooks.service import WebhookService
 
 HERE = Path(__file__).parent
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -101,32 +106,12 @@ async def _denied(request: Request, exc: Exception) -> Response:
 # -- services and the operator --------------------------------------------------------------
 
 
-def _config(request: Request) -> ConfigService:
-    service: ConfigService = request.app.state.config
-    return service
-
-
-def _records(request: Request) -> RecordService:
-    service: RecordService = request.app.state.records
-    return service
-
-
-def _auth(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth
-    return service
-
-
-def _sending(request: Request) -> SendingService:
-    service: SendingService = request.app.state.sending
-    return service
-
-
 async def console_user(request: Request) -> Principal:
     token = session_token(request)
     if token is None:
         raise LoginRequired
     try:
-        principal = await _auth(request).principal_for_token(token)
+        principal = await auth_service(request).principal_for_token(token)
     except GatewayError as exc:  # expired, password changed, user disabled, no secret key
         raise LoginRequired from exc
     secret = request.app.state.settings.secret_key
@@ -207,7 +192,7 @@ async def login(request: Request) -> Response:
         try:
             # The same throttled login as POST /api/v1/admin/auth/token: failures from the
             # console and the API count together (5 per user and IP, then 15 minutes locked).
-            issued = await _auth(request).login(username, password, client_ip)
+            issued = await auth_service(request).login(username, password, client_ip)
         except GatewayError as exc:
             error, status = exc.msg, exc.status
         else:
@@ -239,7 +224,7 @@ async def logout(form: Form) -> Response:
 @router.get("")
 @router.get("/")
 async def dashboard(request: Request, principal: User) -> Response:
-    records = _records(request)
+    records = record_service(request)
     until = datetime.now(UTC).date() + timedelta(days=1)
     since = until - timedelta(days=DASHBOARD_DAYS)
     days = [(since + timedelta(days=i)).isoformat() for i in range(DASHBOARD_DAYS)]
@@ -301,7 +286,7 @@ async def template_preview(
     """Rendered content with sample params, segment count and fee, as a send would count them."""
     scheme = FeeScheme.CHINESE
     if provider_no:
-        channel = await _config(request).find_by_key(CHANNELS, provider_no=provider_no)
+        channel = await config_service(request).find_by_key(CHANNELS, provider_no=provider_no)
         if isinstance(channel, schemas.ChannelView):
             factory = ADAPTERS.get(channel.channel_no)
             scheme = getattr(factory, "fee_scheme", FeeScheme.CHINESE)
@@ -335,7 +320,7 @@ async def template_preview(
 async def test_channel(request: Request, row_id: int, principal: User, form: Form) -> Response:
     admin_only(principal)
     try:
-        check = await _config(request).test_channel(principal, row_id)
+        check = await config_service(request).test_channel(principal, row_id)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return await _edit_page(request, PAGES["channels"], row_id, check=check)
@@ -345,7 +330,7 @@ async def test_channel(request: Request, row_id: int, principal: User, form: For
 async def rotate_key(request: Request, row_id: int, principal: User, form: Form) -> Response:
     admin_only(principal)
     try:
-        issued = await _config(request).rotate_app_key(principal, row_id)
+        issued = await config_service(request).rotate_app_key(principal, row_id)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return render(
@@ -402,7 +387,7 @@ async def records_page(request: Request, principal: User) -> Response:
     result: dict[str, Any] = {"items": [], "total": 0}
     error = None
     try:
-        result = await _records(request).search(
+        result = await record_service(request).search(
             _record_where(query, request.app.state.settings.default_region), page, PAGE_SIZE
         )
     except GatewayError as exc:
@@ -435,7 +420,7 @@ async def export_records(request: Request, principal: User) -> Response:
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return StreamingResponse(
-        _records(request).export_csv(where),
+        record_service(request).export_csv(where),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="send-records.csv"'},
     )
@@ -444,7 +429,7 @@ async def export_records(request: Request, principal: User) -> Response:
 @router.get("/records/{record_id:int}")
 async def record_page(request: Request, record_id: int, principal: User) -> Response:
     try:
-        record = await _records(request).get(record_id)
+        record = await record_service(request).get(record_id)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return render(request, "record.html", {"title": f"Send record {record_id}", "r": record})
@@ -453,22 +438,17 @@ async def record_page(request: Request, record_id: int, principal: User) -> Resp
 # -- fallback chain of a business ----------------------------------------------------------
 
 
-def _fallbacks(request: Request) -> FallbackService:
-    service: FallbackService = request.app.state.fallbacks
-    return service
-
-
 @router.post("/businesses/{row_id:int}/fallbacks")
 async def set_fallbacks(request: Request, row_id: int, principal: User, form: Form) -> Response:
     admin_only(principal)
     raw = str(form.get("template_nos", ""))
     template_nos = [part.strip() for part in raw.replace("\n", ",").split(",") if part.strip()]
     try:
-        saved = await _fallbacks(request).replace(principal, row_id, template_nos)
+        saved = await fallback_service(request).replace(principal, row_id, template_nos)
     except GatewayError as exc:
         if exc.status == 404:
             raise ConsoleDenied(exc.msg, exc.status) from exc
-        view = await _config(request).get(BUSINESSES, row_id)
+        view = await config_service(request).get(BUSINESSES, row_id)
         return await _form_page(
             request,
             PAGES["businesses"],
@@ -486,7 +466,9 @@ async def set_fallbacks(request: Request, row_id: int, principal: User, form: Fo
 
 
 async def _businesses(request: Request) -> list[Any]:
-    page = await _config(request).list_rows(BUSINESSES, filters={"status": True}, page_size=200)
+    page = await config_service(request).list_rows(
+        BUSINESSES, filters={"status": True}, page_size=200
+    )
     return page.items
 
 
@@ -516,7 +498,7 @@ async def send_test(request: Request, principal: User, form: Form) -> Response:
         },
     }
     try:
-        business = await _config(request).find_by_key(BUSINESSES, business_no=business_no)
+        business = await config_service(request).find_by_key(BUSINESSES, business_no=business_no)
         if not isinstance(business, schemas.BusinessView):
             raise BadRequest("choose a business")
         try:
@@ -525,11 +507,13 @@ async def send_test(request: Request, principal: User, form: Form) -> Response:
             )
         except ValidationError as exc:
             raise BadRequest(describe_validation_error(exc)) from exc
-        outcome = await _sending(request).send_as_app(business.app_no, body)
+        outcome = await sending(request).send_as_app(business.app_no, body)
     except GatewayError as exc:
         context["error"] = f"{exc.status}: {exc.msg}"
         return render(request, "send.html", context, status=exc.status)
-    found = await _records(request).search(RecordFilter(request_id=outcome.request_id), 1, 200)
+    found = await record_service(request).search(
+        RecordFilter(request_id=outcome.request_id), 1, 200
+    )
     record_ids = {item["phoneNumber"]: item["id"] for item in found["items"]}
     context["outcome"] = outcome
     context["record_ids"] = record_ids
@@ -542,7 +526,7 @@ async def send_test(request: Request, principal: User, form: Form) -> Response:
 @router.get("/audit")
 async def audit_page(request: Request, principal: User, resource: str = "") -> Response:
     page = _page_number(request)
-    log = await _config(request).audit_log(
+    log = await config_service(request).audit_log(
         resource=resource or None, page=page, page_size=PAGE_SIZE
     )
     chosen = urlencode({"resource": resource}) + "&" if resource else ""
@@ -570,7 +554,7 @@ async def _blocklist_page(
     query = request.query_params
     app_no, q = query.get("app_no", "").strip(), query.get("q", "").strip()
     page = _page_number(request)
-    found = await _config(request).list_blocks(
+    found = await config_service(request).list_blocks(
         app_no=app_no or None, q=q or None, page=page, page_size=PAGE_SIZE
     )
     chosen = urlencode({"app_no": app_no, "q": q})
@@ -608,7 +592,7 @@ async def add_block(request: Request, principal: User, form: Form) -> Response:
             app_no=str(form.get("app_no", "")).strip() or None,
             reason=str(form.get("reason", "")).strip(),
         )
-        added = await _config(request).add_block(principal, entry)
+        added = await config_service(request).add_block(principal, entry)
     except ValidationError as exc:
         return await _blocklist_page(request, describe_validation_error(exc), 400)
     except GatewayError as exc:
@@ -622,7 +606,7 @@ async def add_block(request: Request, principal: User, form: Form) -> Response:
 async def remove_block(request: Request, block_id: int, principal: User, form: Form) -> Response:
     admin_only(principal)
     try:
-        await _config(request).remove_block(principal, block_id)
+        await config_service(request).remove_block(principal, block_id)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return RedirectResponse("/admin/blocklist?done=removed", status_code=303)
@@ -631,16 +615,11 @@ async def remove_block(request: Request, block_id: int, principal: User, form: F
 # -- webhooks: dead letters and signing secrets -------------------------------------------
 
 
-def _webhooks(request: Request) -> WebhookService:
-    service: WebhookService = request.app.state.webhooks
-    return service
-
-
 @router.get("/webhooks")
 async def dead_letters_page(request: Request, principal: User) -> Response:
     app_no = request.query_params.get("app_no", "").strip()
     page = _page_number(request)
-    found = await _webhooks(request).dead_letters(
+    found = await webhook_service(request).dead_letters(
         app_no=app_no or None, page=page, page_size=PAGE_SIZE
     )
     chosen = urlencode({"app_no": app_no})
@@ -666,7 +645,7 @@ async def replay_dead_letter(
 ) -> Response:
     admin_only(principal)
     try:
-        await _webhooks(request).replay(principal, delivery_id)
+        await webhook_service(request).replay(principal, delivery_id)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     done = quote(f"delivery {delivery_id} queued again")
@@ -679,7 +658,7 @@ async def webhook_secret(request: Request, row_id: int, principal: User, form: F
     admin_only(principal)
     rotate = form.get("rotate") == "1"
     try:
-        shown = await _config(request).webhook_secret(principal, row_id, rotate=rotate)
+        shown = await config_service(request).webhook_secret(principal, row_id, rotate=rotate)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return render(
@@ -707,7 +686,7 @@ def _page_number(request: Request) -> int:
 
 async def _choices(request: Request, page: Page) -> dict[str, list[tuple[str, str]]]:
     """Options for the form's select fields, from the rows that exist now."""
-    config = _config(request)
+    config = config_service(request)
     wanted = {field.choices for field in page.fields if field.choices}
     out: dict[str, list[tuple[str, str]]] = {}
     if "channel_types" in wanted:
@@ -739,7 +718,7 @@ async def list_page(request: Request, resource: str, principal: User) -> Respons
         elif raw:
             filters[column] = raw
     number = _page_number(request)
-    rows = await _config(request).list_rows(
+    rows = await config_service(request).list_rows(
         page.resource, filters=filters, q=q or None, page=number, page_size=PAGE_SIZE
     )
     chosen = {k: v for k, v in query.items() if v}
@@ -789,7 +768,7 @@ async def _form_page(
     creating = row_id is None
     values = {k: v for k, v in values.items() if k not in page.resource.secret_fields}
     if page.resource is BUSINESSES and row_id is not None and fallbacks is None:
-        chain = await _fallbacks(request).get(row_id)
+        chain = await fallback_service(request).get(row_id)
         fallbacks = ", ".join(chain["templateNos"])
     return render(
         request,
@@ -814,7 +793,7 @@ async def _form_page(
 
 async def _edit_page(request: Request, page: Page, row_id: int, check: Any = None) -> Response:
     try:
-        view = await _config(request).get(page.resource, row_id)
+        view = await config_service(request).get(page.resource, row_id)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
     return await _form_page(request, page, row_id, view.model_dump(), check=check)
@@ -825,7 +804,7 @@ async def create_row(request: Request, resource: str, principal: User, form: For
     page = _page_for(resource)
     admin_only(principal)
     values = form_values(page, dict(form), creating=True)
-    config = _config(request)
+    config = config_service(request)
     try:
         try:
             data = page.resource.create_schema.model_validate(values)
@@ -858,7 +837,7 @@ async def update_row(
     page = _page_for(resource)
     admin_only(principal)
     values = form_values(page, dict(form), creating=False)
-    config = _config(request)
+    config = config_service(request)
     try:
         try:
             data = page.resource.update_schema.model_validate(values)
@@ -878,7 +857,7 @@ async def row_action(
 ) -> Response:
     page = _page_for(resource)
     admin_only(principal)
-    config = _config(request)
+    config = config_service(request)
     try:
         if action in {"enable", "disable"}:
             view = await config.set_status(principal, page.resource, row_id, action == "enable")
