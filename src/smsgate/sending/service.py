@@ -31,6 +31,7 @@ from smsgate.config import Settings
 from smsgate.crypto import SecretBox, app_key_matches
 from smsgate.db.base import iso_utc, utcnow
 from smsgate.db.models import AppConfig, SendStatus
+from smsgate.db.session import in_transaction
 from smsgate.errors import (
     BadRequest,
     Forbidden,
@@ -853,15 +854,20 @@ class SendingService:
         outcomes = chain.outcomes
         records = record_outcomes(outcomes, body_by_phone)
         refund = fee * sum(1 for o in outcomes if o.status is SendStatus.FAILED)
+
+        async def write_outcome(conn: AsyncConnection) -> None:
+            # The refund first: it takes the app row exclusively before finish_records'
+            # webhook check reads it. Reading first (a shared lock) and then updating it
+            # deadlocks with a concurrent finish of the same app on MySQL.
+            await apps_repo.refund_quota(conn, app.app_no, refund)
+            await attempts_repo.insert_attempts(conn, chain.attempts)
+            await write_reroutes(conn, request_id, chain.rerouted)
+            await records_repo.finish_records(conn, request_id, records)
+
         try:
-            async with self._engine.begin() as conn:
-                # The refund first: it takes the app row exclusively before finish_records'
-                # webhook check reads it. Reading first (a shared lock) and then updating
-                # it deadlocks with a concurrent finish of the same app on MySQL.
-                await apps_repo.refund_quota(conn, app.app_no, refund)
-                await attempts_repo.insert_attempts(conn, chain.attempts)
-                await write_reroutes(conn, request_id, chain.rerouted)
-                await records_repo.finish_records(conn, request_id, records)
+            # A lock-conflict victim is retried whole: the provider has answered, and its
+            # answer must reach the records.
+            await in_transaction(self._engine, write_outcome)
         except Exception:
             # The provider has answered: report that to the caller (a 503 would invite a
             # resend). The records stay SENDING for reconciliation.
