@@ -307,8 +307,11 @@ async def test_worker_retries_the_same_channel_then_fails_over(
         assert response.status_code == 202, response.text
         request_id = response.json()["requestId"]
         deadline = asyncio.get_running_loop().time() + 15
-        while SendStatus((await record_of(world, request_id))[0]) is SendStatus.QUEUED or (
-            SendStatus((await record_of(world, request_id))[0]) is SendStatus.SENDING
+        # One read per turn: between retries the record goes back to QUEUED, so two reads
+        # could see SENDING and then QUEUED and stop early.
+        while SendStatus((await record_of(world, request_id))[0]) in (
+            SendStatus.QUEUED,
+            SendStatus.SENDING,
         ):
             assert asyncio.get_running_loop().time() < deadline
             await asyncio.sleep(0.05)
