@@ -12,7 +12,6 @@ import json
 import math
 import os
 import re
-import secrets
 import shutil
 import subprocess
 import sys
@@ -35,16 +34,15 @@ from run import (
     _fmt_ms,
     _status_name,
     check_services,
-    clean_redis,
     cpu_seconds,
     create_database,
     db_counters,
-    drop_database,
     free_port,
     gateway_env,
     log_problems,
     machine,
     machine_busy_seconds,
+    run_benchmark,
     run_wrk,
     seed,
     service_pids,
@@ -675,31 +673,9 @@ def benchmark(args: argparse.Namespace, children: Children, key_prefix: str) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        preflight(args)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    RESULTS.mkdir(exist_ok=True)
-    key_prefix = f"bench-queued:{secrets.token_hex(6)}:"
-    children = Children()
-    try:
-        healthy = benchmark(args, children, key_prefix)
-    except BenchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        children.stop_all()
-        try:
-            drop_database(DB_NAME)
-            clean_redis(key_prefix)
-        except Exception as exc:
-            print(f"warning: cleanup failed: {exc}", file=sys.stderr)
-    if not healthy:
-        print("the benchmark saw failures (see !!! lines above)", file=sys.stderr)
-        return 1
-    return 0
+    return run_benchmark(
+        parse_args(argv), preflight, benchmark, database=DB_NAME, key_prefix_base="bench-queued"
+    )
 
 
 if __name__ == "__main__":

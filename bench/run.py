@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from http.client import HTTPConnection
@@ -879,15 +879,22 @@ def _measurement_json(m: Measurement) -> dict[str, Any]:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_benchmark(
+    args: argparse.Namespace,
+    preflight: Callable[[argparse.Namespace], None],
+    benchmark: Callable[[argparse.Namespace, Children, str], bool],
+    *,
+    database: str,
+    key_prefix_base: str,
+) -> int:
+    """Preflight, run, always clean up (processes, database, Redis keys); the exit status."""
     try:
         preflight(args)
     except BenchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     RESULTS.mkdir(exist_ok=True)
-    key_prefix = f"bench:{secrets.token_hex(6)}:"
+    key_prefix = f"{key_prefix_base}:{secrets.token_hex(6)}:"
     children = Children()
     try:
         healthy = benchmark(args, children, key_prefix)
@@ -897,7 +904,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         children.stop_all()
         try:
-            drop_database()
+            drop_database(database)
             clean_redis(key_prefix)
         except Exception as exc:
             print(f"warning: cleanup failed: {exc}", file=sys.stderr)
@@ -905,6 +912,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("the benchmark saw failures (see !!! lines above)", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_benchmark(
+        parse_args(argv), preflight, benchmark, database=DB_NAME, key_prefix_base="bench"
+    )
 
 
 if __name__ == "__main__":

@@ -130,6 +130,19 @@ class Stack:
         return env
 
 
+@pytest.fixture
+def own_database(mariadb_stack: Stack) -> Iterator[Stack]:
+    """A database of this test's own: its workers claim every due message they find, so
+    the shared test database's leftovers must not be in it (nor its leftovers in that)."""
+    name = create_mariadb_database()
+    url = mariadb_url(name)
+    try:
+        upgrade(url)
+        yield Stack("mariadb-own", url, mariadb_stack.redis_url)
+    finally:
+        drop_mariadb_database(name)
+
+
 @pytest.fixture(scope="session")
 def sqlite_stack(tmp_path_factory: pytest.TempPathFactory) -> Stack:
     path = tmp_path_factory.mktemp("db") / "smsgate.db"

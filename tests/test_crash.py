@@ -9,7 +9,6 @@ import signal
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +18,11 @@ from aiohttp import web
 
 from conftest import (
     Stack,
-    create_mariadb_database,
-    drop_mariadb_database,
     free_port,
     make_world,
-    mariadb_url,
     run_sql,
 )
 from servers import SMSGATE, running_server
-from smsgate.db.migrate import upgrade
 
 pytestmark = pytest.mark.slow
 
@@ -71,19 +66,6 @@ async def counts(world: Any) -> dict[int, int]:
         a=world.app_no,
     )
     return {int(status): int(n) for status, n in rows}
-
-
-@pytest.fixture
-def own_database(mariadb_stack: Stack) -> Iterator[Stack]:
-    """A database of this test's own: its workers claim every due message they find, so
-    the shared test database's leftovers must not be in it (nor its leftovers in that)."""
-    name = create_mariadb_database()
-    url = mariadb_url(name)
-    try:
-        upgrade(url)
-        yield Stack("mariadb-crash", url, mariadb_stack.redis_url)
-    finally:
-        drop_mariadb_database(name)
 
 
 async def test_sigkilled_worker_loses_nothing_and_sends_nothing_twice(
