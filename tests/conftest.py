@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import secrets
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -91,11 +92,36 @@ def drop_mariadb_database(name: str) -> None:
     asyncio.run(_admin_sql(f"DROP DATABASE IF EXISTS {name}"))
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
+    """A port nothing listens on, for a server a test starts.
+
+    Not from the kernel's ephemeral range (what binding port 0 gives): outgoing connections
+    of this or another test run take ports from there and could take it before the server
+    binds it. Never the same port twice in one run."""
+    low = min(_ephemeral_low(), 32768)
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
         return port
+    raise RuntimeError("no free port found below the ephemeral range")
 
 
 @dataclass

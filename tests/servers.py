@@ -31,11 +31,53 @@ def wait_until_up(
             raise RuntimeError(f"smsgate exited with {process.returncode}:\n{output}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                assert_listens(process.pid, port)
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
     raise RuntimeError(f"smsgate did not start on port {port} within {timeout} s")
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError), open(table) as rows:
+            next(rows)
+            for row in rows:
+                fields = row.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+    return inodes
+
+
+def listening_pids(port: int) -> set[int]:
+    """The processes holding a listening TCP socket on `port` (Linux /proc)."""
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    pids = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    if os.readlink(fd) in wanted:
+                        pids.add(int(entry.name))
+                        break
+    return pids
+
+
+def assert_listens(pid: int, port: int) -> None:
+    """The server answering on `port` is the one this test started (`pid` or its child),
+    not another run's process that took the port first."""
+    for owner in listening_pids(port):
+        if owner == pid:
+            return
+        with contextlib.suppress(OSError):
+            stat = Path(f"/proc/{owner}/stat").read_text()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                return
+    raise RuntimeError(f"port {port} answers, but not from process {pid} (port taken by another)")
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from conftest import Stack, free_port, make_world, run_sql
+from servers import assert_listens
 from smsgate.config import Settings
 from smsgate.db.migrate import upgrade
 
@@ -53,6 +54,7 @@ class OwnRedis:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_port(self.port, up=True)
+        assert_listens(self.process.pid, self.port)
 
     def stop(self) -> None:
         if self.process is not None:
@@ -84,6 +86,7 @@ class OwnMariaDB:
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
         wait_port(self.port, up=True, seconds=60)
+        assert_listens(self.process.pid, self.port)
 
     def stop(self) -> None:
         if self.process is not None:
