@@ -181,7 +181,11 @@ class QueueWorker:
         async def write_outcome(conn: AsyncConnection) -> None:
             # The refund first: the app row is then held exclusively before finish_records'
             # webhook check reads it (read-then-update of one row deadlocks on MySQL).
-            refund = first.fee * sum(1 for o in final if o.status is SendStatus.FAILED)
+            # Final phones give back what they hold beyond what they used; a retried phone
+            # keeps its record's reservation and gives back what a fallback added to it.
+            refund = chain.refund(o.phone for o in final) + sum(
+                chain.reserved[o.phone] - by_phone[o.phone].fee for o in retry
+            )
             await apps_repo.refund_quota(conn, first.app_no, refund)
             await attempts_repo.insert_attempts(conn, chain.attempts)
             if retry:

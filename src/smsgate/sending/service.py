@@ -7,7 +7,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TypeVar
@@ -71,6 +71,9 @@ PHONE_RATE_LIMITED = "PHONE_RATE_LIMITED"
 BLOCKED = "BLOCKED"
 # Every channel of the chain was skipped by its circuit breaker: nothing was sent.
 CIRCUIT_OPEN = "CIRCUIT_OPEN"
+# A fallback template needs more segments than were reserved, and the app's quota cannot
+# cover the difference: the fallback is not called (docs/failover.md).
+QUOTA_EXHAUSTED = "QUOTA_EXHAUSTED"
 # Kinds that move a phone on to the next channel of the chain (docs/failover.md). RETRYABLE
 # too where the caller says so: the sync path always (the caller is waiting), the queue
 # worker once its same-channel retries are used up. AMBIGUOUS never: it may have been sent.
@@ -392,7 +395,7 @@ class SendingService:
             # A provider may echo the text in its answer (Twilio's `body` does).
             mask = "*" * len(redact)
             body_by_phone = {p: body.replace(redact, mask) for p, body in body_by_phone.items()}
-        await self._finish(app, request_id, chain, body_by_phone, fee)
+        await self._finish(app, request_id, chain, body_by_phone)
         await self.block_opt_outs(app, route, sent)
         by_phone = {outcome.phone: outcome for outcome in sent} | refused
         return _summarise(request_id, [by_phone[phone] for phone in phones], sent, bodies)
@@ -649,11 +652,16 @@ class SendingService:
         chain, re-rendered with that template; an ambiguous outcome stays UNKNOWN (it may
         have been sent). A channel whose circuit breaker is open is skipped. Each phone's
         outcome is its last attempt's; a phone no channel was called for is FAILED with
-        CIRCUIT_OPEN. `content` is the primary's rendered text (`fee` its segments).
+        CIRCUIT_OPEN. `content` is the primary's rendered text (`fee` its segments, the
+        quota already reserved per phone). A fallback that needs more segments reserves the
+        difference first; without quota for it, its phones stay FAILED with QUOTA_EXHAUSTED.
+        What to give back is `ChainResult.refund`.
         """
         fails_over = retryable_fails_over or (lambda _phone: True)
         before = attempts_before or {}
         pending = list(phones)
+        reserved = dict.fromkeys(phones, fee)
+        charged: dict[str, int] = {}
         last: dict[str, PhoneOutcome] = {}
         body_of: dict[str, str] = {}
         tried: dict[str, int] = {}
@@ -672,6 +680,22 @@ class SendingService:
                 skipped_open = True
                 log.info("channel %s skipped: its circuit breaker is open", route.provider_no)
                 continue
+            if index:
+                short = await self._reserve_step_fee(route, pending, reserved, plan.fee)
+                for phone in short:
+                    refused_by = last[phone]
+                    last[phone] = PhoneOutcome(
+                        phone,
+                        SendStatus.FAILED,
+                        0,
+                        QUOTA_EXHAUSTED,
+                        f"{refused_by.code}: {refused_by.message}; fallback template "
+                        f"{route.template_no} needs {plan.fee} message(s) per phone and the "
+                        f"app's quota cannot cover the difference",
+                    )
+                pending = [phone for phone in pending if phone not in short]
+                if not pending:
+                    continue
             started = utcnow()
             calls = await self._send_batches(
                 plan.adapter, route, request_id, pending, params, plan.names, plan.content
@@ -699,6 +723,7 @@ class SendingService:
                         }
                     )
                     last[phone] = outcome
+                    charged[phone] = 0 if outcome.status is SendStatus.FAILED else plan.fee
                     body_of[phone] = body
                     if index:
                         rerouted[phone] = SentVia(
@@ -725,7 +750,32 @@ class SendingService:
                 )
             outcomes.append(found)
         bodies = list(dict.fromkeys(body_of[o.phone] for o in outcomes if o.phone in body_of))
-        return ChainResult(outcomes, bodies, body_of, attempts, rerouted)
+        return ChainResult(outcomes, bodies, body_of, attempts, rerouted, reserved, charged)
+
+    async def _reserve_step_fee(
+        self, route: Route, phones: list[str], reserved: dict[str, int], fee: int
+    ) -> list[str]:
+        """Reserve what a fallback needs beyond what `phones` hold (`reserved`, updated).
+
+        All or nothing for the batch; returns the phones that cannot go (none when nothing
+        more was needed). A database failure counts as no quota: the outcome of the calls
+        already made must still be recorded, so nothing is raised here.
+        """
+        short = [phone for phone in phones if reserved[phone] < fee]
+        if not short:
+            return []
+        extra = sum(fee - reserved[phone] for phone in short)
+        try:
+            async with self._engine.begin() as conn:
+                taken = await apps_repo.reserve_quota(conn, route.app_no, extra)
+        except Exception:
+            log.exception("could not reserve quota for fallback %s", route.template_no)
+            taken = False
+        if not taken:
+            return short
+        for phone in short:
+            reserved[phone] = fee
+        return []
 
     def _plan_step(
         self,
@@ -849,11 +899,10 @@ class SendingService:
         request_id: str,
         chain: ChainResult,
         body_by_phone: dict[str, str],
-        fee: int,
     ) -> None:
         outcomes = chain.outcomes
         records = record_outcomes(outcomes, body_by_phone)
-        refund = fee * sum(1 for o in outcomes if o.status is SendStatus.FAILED)
+        refund = chain.refund(o.phone for o in outcomes)
 
         async def write_outcome(conn: AsyncConnection) -> None:
             # The refund first: it takes the app row exclusively before finish_records'
@@ -932,6 +981,14 @@ class ChainResult:
     body_by_phone: dict[str, str]
     attempts: list[dict[str, object]]  # sms_send_attempt rows, one per phone per call
     rerouted: dict[str, SentVia]  # phones whose last attempt went through a fallback
+    # Quota per phone: held now (the caller's reservation plus what fallbacks added), and
+    # used by its last attempt (0 when it failed or no channel was called).
+    reserved: dict[str, int]
+    charged: dict[str, int]
+
+    def refund(self, phones: Iterable[str]) -> int:
+        """The quota to give back for `phones` whose outcome is final."""
+        return sum(self.reserved[phone] - self.charged.get(phone, 0) for phone in phones)
 
 
 @dataclass(frozen=True, slots=True)

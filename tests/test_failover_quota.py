@@ -1,0 +1,125 @@
+"""Quota when a fallback template needs more (or fewer) segments than the primary."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from conftest import Stack, make_world
+from smsgate.db.models import SendStatus
+from test_failover import (
+    PHONE,
+    URL,
+    add_channel,
+    attempts_of,
+    record_of,
+    send_body,
+    set_fallbacks,
+    use_number,
+)
+
+# 80 characters after the signature: two segments (70 per segment, 67 each when longer).
+LONG = "Code ${code} " + "x" * 70
+REJECT = {"reject_phones": [PHONE]}
+
+
+async def test_a_longer_fallback_takes_its_extra_segments_from_the_quota(
+    stack: Stack, client_for: Any
+) -> None:
+    world = await make_world(stack.settings(), quota=10, channel_ext=REJECT)
+    backup, backup_template = await add_channel(world.settings, template_content=LONG)
+    await set_fallbacks(world, [backup_template])
+    async with client_for(world.settings) as client:
+        sent = await client.post(URL, json=send_body(world), headers=world.auth)
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["results"][0]["fee"] == 2
+    status, provider_no, *_, fee = await record_of(world, sent.json()["requestId"])
+    assert (SendStatus(status), provider_no, fee) == (SendStatus.SUBMITTED, backup, 2)
+    assert await use_number(world) == 2
+
+
+async def test_without_quota_for_the_difference_the_fallback_is_not_called(
+    stack: Stack, client_for: Any
+) -> None:
+    world = await make_world(stack.settings(), quota=1, channel_ext=REJECT)
+    _, backup_template = await add_channel(world.settings, template_content=LONG)
+    await set_fallbacks(world, [backup_template])
+    async with client_for(world.settings) as client:
+        sent = await client.post(URL, json=send_body(world), headers=world.auth)
+    [result] = sent.json()["results"]
+    assert (result["status"], result["code"], result["fee"]) == ("FAILED", "QUOTA_EXHAUSTED", 0)
+    assert "LOOPBACK_REJECTED" in result["message"] and backup_template in result["message"]
+    request_id = sent.json()["requestId"]
+    assert [a[1] for a in await attempts_of(world, request_id)] == [world.provider_no]
+    status, provider_no, *_ = await record_of(world, request_id)
+    assert (SendStatus(status), provider_no) == (SendStatus.FAILED, world.provider_no)
+    assert await use_number(world) == 0  # the primary's reservation given back too
+
+
+async def test_a_shorter_fallback_gives_back_what_it_did_not_use(
+    stack: Stack, client_for: Any
+) -> None:
+    world = await make_world(stack.settings(), quota=10, template_content=LONG, channel_ext=REJECT)
+    backup, backup_template = await add_channel(world.settings)
+    await set_fallbacks(world, [backup_template])
+    async with client_for(world.settings) as client:
+        sent = await client.post(URL, json=send_body(world), headers=world.auth)
+    assert sent.status_code == 200, sent.text
+    status, provider_no, *_, fee = await record_of(world, sent.json()["requestId"])
+    assert (SendStatus(status), provider_no, fee) == (SendStatus.SUBMITTED, backup, 1)
+    assert await use_number(world) == 1
+
+
+async def test_a_queued_message_failing_over_to_a_longer_template_is_billed_for_it(
+    stack: Stack, client_for: Any
+) -> None:
+    settings = stack.settings(run_worker=True, worker_poll_seconds=0.05)
+    world = await make_world(settings, quota=10, channel_ext=REJECT)
+    backup, backup_template = await add_channel(settings, template_content=LONG)
+    await set_fallbacks(world, [backup_template])
+    async with client_for(settings) as client:
+        queued = await client.post("/api/v1/messages", json=send_body(world), headers=world.auth)
+        assert queued.status_code == 202, queued.text
+        request_id = queued.json()["requestId"]
+        assert await use_number(world) == 1  # the primary's segment, reserved on accept
+        deadline = asyncio.get_running_loop().time() + 15
+        while SendStatus((await record_of(world, request_id))[0]) in (
+            SendStatus.QUEUED,
+            SendStatus.SENDING,
+        ):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+    status, provider_no, *_, fee = await record_of(world, request_id)
+    assert (SendStatus(status), provider_no, fee) == (SendStatus.SUBMITTED, backup, 2)
+    assert await use_number(world) == 2
+
+
+async def test_a_retried_message_gives_back_what_its_fallback_added(
+    stack: Stack, client_for: Any
+) -> None:
+    settings = stack.settings(
+        run_worker=True,
+        worker_poll_seconds=0.05,
+        worker_retry_base_seconds=0.02,
+        worker_max_attempts=2,
+    )
+    world = await make_world(settings, quota=10, channel_ext=REJECT)
+    _, backup_template = await add_channel(
+        settings, template_content=LONG, channel_ext={"error_kind": "retryable"}
+    )
+    await set_fallbacks(world, [backup_template])
+    async with client_for(settings) as client:
+        queued = await client.post("/api/v1/messages", json=send_body(world), headers=world.auth)
+        assert queued.status_code == 202, queued.text
+        request_id = queued.json()["requestId"]
+        deadline = asyncio.get_running_loop().time() + 15
+        while SendStatus((await record_of(world, request_id))[0]) in (
+            SendStatus.QUEUED,
+            SendStatus.SENDING,
+        ):
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+    assert SendStatus((await record_of(world, request_id))[0]) is SendStatus.FAILED
+    # Two rounds (primary refused, fallback failed retryably), nothing kept.
+    assert len(await attempts_of(world, request_id)) == 4
+    assert await use_number(world) == 0
