@@ -4,6 +4,7 @@ cancelled queued messages, messages a worker could not send."""
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -65,8 +66,10 @@ async def test_worker_failures_are_flagged(stack: Stack, client_for: Any) -> Non
     world = await make_world(settings)
     await set_callback(world.settings, world.app_no, "https://example.test/hook")
     async with client_for(world.settings) as client:
-        # The business is disabled after the message was queued: NOT_SENDABLE.
-        later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+        # The business is disabled after the message was queued: NOT_SENDABLE. Scheduled
+        # hours ahead and made due by SQL only once the business is disabled: a send time a
+        # moment ahead could already be due when stored (whole seconds on MariaDB).
+        later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
         queued = await client.post(
             "/api/v1/messages",
             json={"businessNo": world.business_no, "params": ["1"],
@@ -79,9 +82,15 @@ async def test_worker_failures_are_flagged(stack: Stack, client_for: Any) -> Non
             "UPDATE sms_business_config SET status = 0 WHERE business_no = :b",
             b=world.business_no,
         )
-
-        for _ in range(100):
+        await run_sql(
+            world.settings,
+            "UPDATE sms_send_log SET next_attempt_at = :t WHERE request_id = :r",
+            t=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=1),
+            r=queued.json()["requestId"],
+        )
+        deadline = time.monotonic() + 15
+        while (found := (await flags(world))["+8613800138000"])[0] != 5:
+            assert found[0] in (0, 1), found  # QUEUED or SENDING until it fails; not sent
+            assert time.monotonic() < deadline, found
             await asyncio.sleep(0.05)
-            if (await flags(world))["+8613800138000"][0] == 5:
-                break
-    assert (await flags(world))["+8613800138000"] == (5, True)
+    assert found == (5, True)
