@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
+import time
 from typing import Any
 
 import httpx
@@ -362,22 +363,26 @@ async def test_every_channel_open_fails_fast_with_quota_back(stack: Stack, clien
 
 
 async def test_half_open_probe_success_closes_the_breaker(stack: Stack, client_for: Any) -> None:
+    cooldown = 1.5
     settings = stack.settings(
-        breaker_failure_threshold=1, breaker_cooldown_seconds=0.3, config_cache_ttl_seconds=0
+        breaker_failure_threshold=1, breaker_cooldown_seconds=cooldown, config_cache_ttl_seconds=0
     )
     world = await make_world(settings, channel_ext={"error_kind": "retryable"})
     async with client_for(settings) as client:
         assert (await client.post(URL, json=send_body(world), headers=world.auth)).json()[
             "results"
         ][0]["code"] == "LOOPBACK_RETRYABLE"
+        opened_by = time.monotonic()  # the breaker opened before the answer came back
+        # Skipped while the channel is still broken: had the cool-down already passed, this
+        # would be the probe, and it would fail.
+        skipped = await client.post(URL, json=send_body(world), headers=world.auth)
+        assert skipped.json()["results"][0]["code"] == "CIRCUIT_OPEN"
         await run_sql(
             settings,
             "UPDATE sms_service_provider_config SET ext_json = '{}' WHERE provider_no = :p",
             p=world.provider_no,
         )
-        skipped = await client.post(URL, json=send_body(world), headers=world.auth)
-        assert skipped.json()["results"][0]["code"] == "CIRCUIT_OPEN"
-        await asyncio.sleep(0.4)
+        await asyncio.sleep(max(0.0, opened_by + cooldown + 0.2 - time.monotonic()))
         probe = await client.post(URL, json=send_body(world), headers=world.auth)
         after = await client.post(URL, json=send_body(world), headers=world.auth)
     assert (probe.status_code, after.status_code) == (200, 200)
