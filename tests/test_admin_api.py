@@ -5,8 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -420,8 +424,11 @@ async def test_send_records_search_detail_and_csv(api: Admin) -> None:
 async def test_stats_by_day_channel_and_app(api: Admin) -> None:
     chain = await create_chain(api)
     key, business_no = chain["app"]["appKey"], chain["business"]["businessNo"]
+    # Days are UTC days (created_at is naive UTC); the sends may straddle UTC midnight.
+    first_day = datetime.now(UTC).date()
     for _ in range(3):
         assert (await send(api.client, key, business_no)).status_code == 200
+    last_day = datetime.now(UTC).date()
     await run_sql(
         api.settings,
         "UPDATE sms_send_log SET status = 3 WHERE app_no = :a AND id = "
@@ -429,25 +436,68 @@ async def test_stats_by_day_channel_and_app(api: Admin) -> None:
         a=chain["app"]["appNo"],
     )
     c, h = api.client, api.viewer
-    by_app = await c.get(
-        f"{ADMIN}/stats", headers=h, params={"groupBy": "app", "appNo": chain["app"]["appNo"]}
-    )
+    span = {
+        "appNo": chain["app"]["appNo"],
+        "from": first_day.isoformat(),
+        "to": (last_day + timedelta(days=1)).isoformat(),  # exclusive
+    }
+    by_app = await c.get(f"{ADMIN}/stats", headers=h, params={"groupBy": "app", **span})
     assert by_app.json()["rows"] == [
         {"key": chain["app"]["appNo"], "total": 3, "sent": 3, "delivered": 1, "failed": 0, "fee": 3}
     ]
-    by_channel = await c.get(
-        f"{ADMIN}/stats", headers=h, params={"groupBy": "channel", "appNo": chain["app"]["appNo"]}
-    )
+    by_channel = await c.get(f"{ADMIN}/stats", headers=h, params={"groupBy": "channel", **span})
     assert [r["key"] for r in by_channel.json()["rows"]] == [chain["channel"]["providerNo"]]
-    by_day = await c.get(
-        f"{ADMIN}/stats", headers=h, params={"groupBy": "day", "appNo": chain["app"]["appNo"]}
-    )
-    [today] = by_day.json()["rows"]
-    assert today["total"] == 3
+    by_day = await c.get(f"{ADMIN}/stats", headers=h, params={"groupBy": "day", **span})
+    days = by_day.json()["rows"]
+    assert {r["key"] for r in days} <= {first_day.isoformat(), last_day.isoformat()}
+    assert sum(r["total"] for r in days) == 3
     bad = await c.get(
         f"{ADMIN}/stats", headers=h, params={"from": "2026-01-10", "to": "2026-01-01"}
     )
     assert bad.status_code == 400
+
+
+@contextmanager
+def local_zone(zone: str) -> Iterator[None]:
+    """This process's local time zone (POSIX TZ) for the block: date.today() follows it."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = zone
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
+
+
+async def test_stats_default_range_ends_with_the_utc_day(api: Admin) -> None:
+    """Without from/to the range is the last 30 UTC days, whatever the server's zone: a
+    server west of UTC must not drop today's rows (created_at is UTC)."""
+    chain = await create_chain(api)
+    key, business_no = chain["app"]["appKey"], chain["business"]["businessNo"]
+    # At any moment one of these zones (UTC-12, UTC+14) is on another date than UTC.
+    for zone in ("WEST+12", "EAST-14"):
+        with local_zone(zone):
+            if date.today() == datetime.now(UTC).date():
+                continue
+            before = datetime.now(UTC).date()
+            assert (await send(api.client, key, business_no)).status_code == 200
+            stats = await api.client.get(
+                f"{ADMIN}/stats",
+                headers=api.viewer,
+                params={"groupBy": "app", "appNo": chain["app"]["appNo"]},
+            )
+            after = datetime.now(UTC).date()
+        break
+    else:
+        raise AssertionError("no test zone is on another date than UTC")
+    body = stats.json()
+    assert body["to"] in {(d + timedelta(days=1)).isoformat() for d in (before, after)}
+    assert date.fromisoformat(body["to"]) - date.fromisoformat(body["from"]) == timedelta(days=30)
+    assert [(r["key"], r["total"]) for r in body["rows"]] == [(chain["app"]["appNo"], 1)]
 
 
 async def test_audit_log_records_changes_without_secrets(api: Admin) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -132,7 +132,8 @@ class RecordService:
     ) -> dict[str, Any]:
         if group_by not in {"day", "channel", "app"}:
             raise BadRequest("groupBy must be day, channel or app")
-        until = until or date.today() + timedelta(days=1)
+        # Days are UTC days, as created_at is stored (naive UTC), whatever the server's zone.
+        until = until or datetime.now(UTC).date() + timedelta(days=1)
         since = since or until - timedelta(days=30)
         if since >= until:
             raise BadRequest("from must be before to")
