@@ -5,9 +5,11 @@ worker) leaves a record UNKNOWN: the message may have been sent, so it is never 
 blindly. Aliyun can be asked (QuerySendDetails, by phone, send date and our OutId, the
 request id): found delivered or waiting -> DELIVERED / SUBMITTED, found failed ->
 UNDELIVERED, still not found after the query window -> it was never accepted and goes back
-to the queue. Other providers have no such query: a delivery report settles the record, and
-without one within the report window it becomes FAILED with code UNCONFIRMED (not resent;
-its fee is kept, since it may have been delivered and billed).
+to the queue; a verification code does not (it has expired by then, and its record keeps
+only the masked code): it becomes FAILED and its quota is given back. Other providers have
+no such query: a delivery report settles the record, and without one within the report
+window it becomes FAILED with code UNCONFIRMED (not resent; its fee is kept, since it may
+have been delivered and billed).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import UTC, timedelta, timezone
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from smsgate.apps import repository as apps_repo
 from smsgate.config import Settings
 from smsgate.db.base import utcnow
 from smsgate.db.models import SendStatus
@@ -25,7 +28,7 @@ from smsgate.pipeline import repository as queue
 from smsgate.pipeline.repository import UnknownRecord
 from smsgate.providers.aliyun import AliyunAdapter
 from smsgate.providers.base import ProviderError
-from smsgate.sending.service import SendingService
+from smsgate.sending.service import ResolvedRoute, SendingService
 
 log = logging.getLogger("smsgate.reconcile")
 
@@ -42,6 +45,7 @@ _ALIYUN_STATUS = {1: SendStatus.SUBMITTED, 2: SendStatus.UNDELIVERED, 3: SendSta
 class ReconcileCounts:
     settled: int = 0
     requeued: int = 0
+    not_sent: int = 0  # verification codes Aliyun never accepted: FAILED, not resent
     unconfirmed: int = 0
 
 
@@ -61,9 +65,11 @@ class Reconciler:
             )
         for record in records:
             age = (now - record.since).total_seconds()
-            adapter = await self._aliyun_adapter(record)
+            resolved = await self._sending.route_for(record.business_no)
+            adapter = _aliyun_adapter(resolved, record)
             if adapter is not None:
-                await self._ask_aliyun(adapter, record, age, counts)
+                code = resolved is not None and resolved.route.is_verification
+                await self._ask_aliyun(adapter, record, age, counts, code)
             elif age >= settings.reconcile_report_window_seconds:
                 async with self._engine.begin() as conn:
                     if await queue.settle_unknown(
@@ -77,20 +83,13 @@ class Reconciler:
                         counts.unconfirmed += 1
         return counts
 
-    async def _aliyun_adapter(self, record: UnknownRecord) -> AliyunAdapter | None:
-        """The adapter of the channel the record went through, if it can be queried."""
-        resolved = await self._sending.route_for(record.business_no)
-        if resolved is None:
-            return None
-        for step in (resolved, *resolved.fallbacks):
-            if step.route.provider_no == record.provider_no and isinstance(
-                step.adapter, AliyunAdapter
-            ):
-                return step.adapter
-        return None
-
     async def _ask_aliyun(
-        self, adapter: AliyunAdapter, record: UnknownRecord, age: float, counts: ReconcileCounts
+        self,
+        adapter: AliyunAdapter,
+        record: UnknownRecord,
+        age: float,
+        counts: ReconcileCounts,
+        verification_code: bool,
     ) -> None:
         sent_day = record.since.replace(tzinfo=UTC).astimezone(_BEIJING).date()
         try:
@@ -116,6 +115,19 @@ class Reconciler:
                     f"reconciled with Aliyun QuerySendDetails (SendStatus {detail.send_status})",
                 ):
                     counts.settled += 1
+            elif age >= self._settings.reconcile_query_window_seconds and verification_code:
+                # Resending would deliver the masked code the record keeps, long expired.
+                await apps_repo.lock_app(conn, record.app_no)  # before the webhook check
+                if await queue.settle_unknown(
+                    conn,
+                    record.id,
+                    SendStatus.FAILED,
+                    NOT_ACCEPTED,
+                    "Aliyun has no record of this message; a verification code is not sent "
+                    "again (it has expired by now)",
+                ):
+                    await apps_repo.refund_quota(conn, record.app_no, record.fee)
+                    counts.not_sent += 1
             elif age >= self._settings.reconcile_query_window_seconds and (
                 await queue.settle_unknown(
                     conn,
@@ -126,3 +138,13 @@ class Reconciler:
                 )
             ):
                 counts.requeued += 1
+
+
+def _aliyun_adapter(resolved: ResolvedRoute | None, record: UnknownRecord) -> AliyunAdapter | None:
+    """The adapter of the channel the record went through, if it can be queried."""
+    if resolved is None:
+        return None
+    for step in (resolved, *resolved.fallbacks):
+        if step.route.provider_no == record.provider_no and isinstance(step.adapter, AliyunAdapter):
+            return step.adapter
+    return None

@@ -254,12 +254,14 @@ class QueueWorker:
         while not self._stopping.is_set():
             try:
                 counts = await reconciler.run_once()
-                if counts.settled or counts.requeued or counts.unconfirmed:
+                if counts.settled or counts.requeued or counts.unconfirmed or counts.not_sent:
                     log.info(
-                        "reconciled UNKNOWN records: %d settled, %d queued again, %d unconfirmed",
+                        "reconciled UNKNOWN records: %d settled, %d queued again, %d unconfirmed, "
+                        "%d verification codes not sent",
                         counts.settled,
                         counts.requeued,
                         counts.unconfirmed,
+                        counts.not_sent,
                     )
             except Exception:
                 log.exception("reconciling UNKNOWN records failed")
