@@ -79,6 +79,23 @@ async def issue_token(
     return TokenResponse(access_token=issued.access_token, expires_in=issued.expires_in)
 
 
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    tags=["admin"],
+    summary="End every token and console session of the caller's user",
+    responses={401: {"description": "missing, invalid or already ended token"}},
+)
+async def log_out(
+    principal: PrincipalDep,
+    auth: Annotated[AuthService, Depends(auth_service)],
+    authorization: Annotated[str | None, Header()] = None,
+) -> Response:
+    # `principal` has checked the token is current; its user's generation moves on.
+    await auth.log_out((authorization or "").partition(" ")[2].strip())
+    return Response(status_code=204)
+
+
 @router.get("/me", tags=["admin"])
 async def whoami(principal: PrincipalDep) -> dict[str, str]:
     return {"username": principal.username, "role": principal.role}

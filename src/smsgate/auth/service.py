@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsgate.auth.tokens import TokenClaims, TokenSigner, password_fingerprint
@@ -76,7 +76,11 @@ class AuthService:
         await self._failures.reset(throttle_key)
         expires_at = int(time.time()) + TOKEN_TTL_SECONDS
         claims = TokenClaims(
-            user.username, user.role, expires_at, password_fingerprint(user.password_hash)
+            user.username,
+            user.role,
+            expires_at,
+            password_fingerprint(user.password_hash),
+            user.token_generation,
         )
         principal = Principal(user.username, user.role)
         return IssuedToken(signer.issue(claims), TOKEN_TTL_SECONDS, principal)
@@ -90,9 +94,29 @@ class AuthService:
             user is None
             or not user.status
             or password_fingerprint(user.password_hash) != claims.password_fingerprint
+            or user.token_generation != claims.generation
         ):
             raise Unauthorized("invalid or expired token; log in again")
         return Principal(user.username, user.role)
+
+    async def log_out(self, token: str) -> bool:
+        """End every token and console session of the token's user (issued until now).
+
+        False when the token was not a current one (nothing to end)."""
+        claims = self._require_signer().verify(token)
+        if claims is None:
+            return False
+        async with self._sessions.begin() as session:
+            result = await session.execute(
+                update(AdminUser)
+                .where(
+                    AdminUser.username == claims.username,
+                    AdminUser.token_generation == claims.generation,
+                )
+                .values(token_generation=AdminUser.token_generation + 1)
+            )
+        ended: bool = result.rowcount == 1  # type: ignore[attr-defined]
+        return ended
 
     async def _find(self, username: str) -> AdminUser | None:
         async with self._sessions() as session:

@@ -18,6 +18,8 @@ class TokenClaims:
     expires_at: int
     # Fingerprint of the password hash: a password change invalidates earlier tokens.
     password_fingerprint: str
+    # The user's token generation when issued: a logout moves it on (sms_admin_user).
+    generation: int = 0
 
 
 def password_fingerprint(password_hash: str) -> str:
@@ -45,6 +47,7 @@ class TokenSigner:
                     "role": claims.role,
                     "exp": claims.expires_at,
                     "pwf": claims.password_fingerprint,
+                    "gen": claims.generation,
                 }
             )
         )
@@ -61,7 +64,11 @@ class TokenSigner:
         try:
             data = orjson.loads(_unb64(payload))
             claims = TokenClaims(
-                str(data["sub"]), str(data["role"]), int(data["exp"]), str(data["pwf"])
+                str(data["sub"]),
+                str(data["role"]),
+                int(data["exp"]),
+                str(data["pwf"]),
+                int(data.get("gen", 0)),
             )
         except (ValueError, KeyError, TypeError):
             return None

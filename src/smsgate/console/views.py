@@ -212,7 +212,12 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(form: Form) -> Response:
+async def logout(request: Request, form: Form) -> Response:
+    token = session_token(request)
+    if token:
+        # Server-side too: the cookie's token (and the user's other sessions and API
+        # tokens) stop working even if a copy of the cookie survives.
+        await auth_service(request).log_out(token)
     response = RedirectResponse("/admin/login", status_code=303)
     clear_session(response)
     return response

@@ -227,6 +227,11 @@ class AdminUser(IdTimestampMixin, Base):
     password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
     role: Mapped[str] = mapped_column(String(16), nullable=False, default="admin")
     status: Mapped[bool] = _status_column()
+    # Tokens carry the generation they were issued in; logging out bumps it, which ends
+    # every token and console session of the user issued before.
+    token_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
 
 
 class AuditLog(IdTimestampMixin, Base):
