@@ -7,6 +7,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -37,15 +38,16 @@ class Target:
 
 @pytest.fixture(scope="module")
 def fuzz_target(sqlite_stack: Stack) -> Iterator[Target]:
-    import httpx
 
     async def prepare() -> str:
         world = await make_world(sqlite_stack.settings(), quota=1_000_000)
         engine = create_engine(world.settings)
         try:
-            await UserService(create_sessionmaker(engine)).set_user(
-                "fuzzer", ADMIN_PASSWORD, "admin"
-            )
+            users = UserService(create_sessionmaker(engine))
+            await users.set_user("fuzzer", ADMIN_PASSWORD, "admin")
+            # Logging out ends every token of a user: the logout endpoint gets a user of its
+            # own, so the fuzzer's token stays good for every other endpoint.
+            await users.set_user("fuzz-logout", ADMIN_PASSWORD, "admin")
         finally:
             await engine.dispose()
         return world.app_key
@@ -77,7 +79,13 @@ schema = schemathesis.openapi.from_dict(
 )
 def test_api_never_fails_and_matches_its_schema(case: Any, fuzz_target: Target) -> None:
     path = case.path
-    if path.startswith("/api/v1/admin") and path != "/api/v1/admin/auth/token":
+    if path == "/api/v1/admin/auth/logout":
+        token = httpx.post(
+            f"{fuzz_target.base_url}/api/v1/admin/auth/token",
+            json={"username": "fuzz-logout", "password": ADMIN_PASSWORD},
+        ).json()["accessToken"]
+        case.headers = {**(case.headers or {}), "Authorization": f"Bearer {token}"}
+    elif path.startswith("/api/v1/admin") and path != "/api/v1/admin/auth/token":
         case.headers = {
             **(case.headers or {}),
             "Authorization": f"Bearer {fuzz_target.admin_token}",
