@@ -8,15 +8,22 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from conftest import PROVIDER_SECRET, Stack, run_sql
+from smsgate.config import Settings
+from smsgate.db.migrate import upgrade
 from test_admin_api import PASSWORD, add_user
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+CHART = re.compile(r'<svg id="(chart-[a-z-]+)"(.*?)</svg>', re.S)
+RECORD_LINK = re.compile(r'href="/admin/records/(\d+)"')
+# One row of the send page's results: the phone, then the link to its record.
+RESULT_ROW = re.compile(r'<td>(\+\d+)</td>.*?href="/admin/records/(\d+)"', re.S)
 
 
 @dataclass
@@ -200,6 +207,8 @@ async def test_send_test_page_creates_records_shown_in_send_records(
     users: Any, client_for: Any
 ) -> None:
     settings, suffix = users
+    # Phones of this test's own: the shared database holds other tests' sends.
+    phone_a, phone_b = (f"+86139{secrets.randbelow(10**8):08d}" for _ in range(2))
     async with client_for(settings) as client:
         console = Console(client, await logged_in(client, f"cadmin-{suffix}"), suffix)
         chain = await create_chain(console)
@@ -208,31 +217,32 @@ async def test_send_test_page_creates_records_shown_in_send_records(
             data={
                 "csrf": console.csrf,
                 "business_no": chain["business_no"],
-                "phones": "+8613800000002\n13800000003",
+                "phones": f"{phone_a}\n{phone_b.removeprefix('+86')}",
                 "params": "4321",
             },
         )
         assert result.status_code == 200, result.text
-        links = re.findall(r'href="/admin/records/(\d+)"', result.text)
-        assert len(links) == 2
-        detail = await client.get(f"/admin/records/{links[0]}")
+        record_of = dict(RESULT_ROW.findall(result.text))
+        assert set(record_of) == {phone_a, phone_b}
+        detail = await client.get(f"/admin/records/{record_of[phone_a]}")
         assert "验证码4321" in detail.text and "SUBMITTED" in detail.text
         assert "sms_send_status" in detail.text  # the provider's raw response
 
         found = await client.get(
             f"/admin/records?businessNo={chain['business_no']}&status=SUBMITTED"
         )
-        assert found.text.count('href="/admin/records/') >= 2
-        by_phone = await client.get("/admin/records?phone=13800000003")
-        assert "+8613800000003" in by_phone.text
+        assert sorted(RECORD_LINK.findall(found.text)) == sorted(record_of.values())
+        failed = await client.get(f"/admin/records?businessNo={chain['business_no']}&status=FAILED")
+        assert RECORD_LINK.findall(failed.text) == []
+        other = await client.get(f"/admin/records?businessNo={chain['business_no']}-other")
+        assert RECORD_LINK.findall(other.text) == []
+        # A national number is searched as the E.164 number it is.
+        by_phone = await client.get(f"/admin/records?phone={phone_b.removeprefix('+86')}")
+        assert RECORD_LINK.findall(by_phone.text) == [record_of[phone_b]]
+        assert phone_b in by_phone.text and phone_a not in by_phone.text
         export = await client.get(f"/admin/records/export.csv?businessNo={chain['business_no']}")
         assert export.status_code == 200
         assert len(export.text.strip().splitlines()) == 3
-
-        dashboard = await client.get("/admin")
-        for chart in ("chart-per-day", "chart-channel-success", "chart-top-apps"):
-            assert f'id="{chart}"' in dashboard.text
-        assert f"CA-{suffix}" in dashboard.text
 
         preview = await client.get(
             "/admin/templates/preview",
@@ -249,6 +259,44 @@ async def test_send_test_page_creates_records_shown_in_send_records(
             and body["segments"] == 2
             and body["content"].startswith("【控制台】验证码123456")
         )
+
+
+@pytest.fixture(params=["sqlite", "mariadb"])
+def fresh_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """A database of this test's own: the dashboard's figures cover the whole database."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'dashboard.db'}"
+        upgrade(url)
+        return Stack("sqlite-own", url, None).settings()
+    own: Stack = request.getfixturevalue("own_database")
+    return own.settings()
+
+
+async def test_dashboard_charts_count_the_sends(fresh_settings: Settings, client_for: Any) -> None:
+    suffix = secrets.token_hex(3).upper()
+    await add_user(fresh_settings, f"cadmin-{suffix}", "admin")
+    async with client_for(fresh_settings) as client:
+        console = Console(client, await logged_in(client, f"cadmin-{suffix}"), suffix)
+        chain = await create_chain(console)
+        sent = await client.post(
+            "/admin/send",
+            data={
+                "csrf": console.csrf,
+                "business_no": chain["business_no"],
+                "phones": "+8613800000002\n+8613800000003",
+                "params": "4321",
+            },
+        )
+        assert sent.status_code == 200, sent.text
+        dashboard = await client.get("/admin")
+    assert dashboard.status_code == 200
+    charts = dict(CHART.findall(dashboard.text))
+    assert set(charts) == {"chart-per-day", "chart-channel-success", "chart-top-apps"}
+    assert 'id="tile-total">2<' in dashboard.text
+    # The only app, with both messages and one segment billed for each.
+    assert f"CA-{suffix}: 2 (2 billed)" in charts["chart-top-apps"]
+    assert f"{chain['provider_no']}: 100.0% of 2" in charts["chart-channel-success"]
+    assert "SUBMITTED: 2" in charts["chart-per-day"]
 
 
 async def test_forms_refuse_a_missing_or_foreign_csrf_token(users: Any, client_for: Any) -> None:
@@ -298,11 +346,23 @@ async def test_logout_ends_the_session(users: Any, client_for: Any) -> None:
     settings, suffix = users
     async with client_for(settings) as client:
         csrf = await logged_in(client, f"cadmin-{suffix}")
-        cookie = client.cookies.get("smsgate_session")
+        copied = client.cookies.get("smsgate_session", path="/admin")
+        assert copied
         out = await client.post("/admin/logout", data={"csrf": csrf})
         assert out.status_code == 303 and out.headers["location"] == "/admin/login"
-        assert (await client.get("/admin")).status_code == 303
-        assert cookie
+        # The browser is told to drop the cookie...
+        [deleted] = [
+            c for c in out.headers.get_list("set-cookie") if c.startswith("smsgate_session=")
+        ]
+        assert "Max-Age=0" in deleted and "Path=/admin" in deleted
+        assert client.cookies.get("smsgate_session") is None
+        again = await client.get("/admin")
+        assert again.status_code == 303 and again.headers["location"].startswith("/admin/login")
+        # ...and a copy of it taken before logout no longer opens a page.
+        client.cookies.set("smsgate_session", copied, path="/admin")
+        replayed = await client.get("/admin")
+        assert replayed.status_code == 303
+        assert replayed.headers["location"].startswith("/admin/login")
 
 
 async def test_login_throttling_is_shared_with_the_api(
