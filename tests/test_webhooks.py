@@ -339,12 +339,21 @@ async def test_apps_without_callback_url_get_no_outbox_rows(
     stack: Stack, client_for: Any, receiver: Receiver
 ) -> None:
     world = await make_world(stack.settings(), channel_ext={"reject_phones": [PHONE]})
+    request = {"businessNo": world.business_no, "phones": [PHONE], "params": ["1234"]}
+    # The app had a callback URL (one event arrives), then it was removed (blank).
+    await set_callback(world.settings, world.app_no, receiver.url)
     async with client_for(world.settings) as client:
-        sent = await client.post(
-            "/api/v1/send-message",
-            headers=world.auth,
-            json={"businessNo": world.business_no, "phones": [PHONE], "params": ["1234"]},
+        before = await client.post("/api/v1/send-message", headers=world.auth, json=request)
+        assert before.status_code == 502
+        await receiver.wait_for(1)
+        await set_callback(world.settings, world.app_no, "")
+        [(url,)] = await run_sql(
+            world.settings,
+            "SELECT callback_url FROM sms_app_config WHERE app_no = :a",
+            a=world.app_no,
         )
+        assert url is None
+        sent = await client.post("/api/v1/send-message", headers=world.auth, json=request)
         assert sent.status_code == 502
     [(record_id, status)] = await run_sql(
         world.settings,
@@ -355,7 +364,8 @@ async def test_apps_without_callback_url_get_no_outbox_rows(
     assert not await pending_flag(world.settings, record_id)
     await run_dispatcher(world.settings)
     assert await deliveries(world.settings, record_id) == []
-    assert receiver.requests == []
+    # Only the event from while the URL was set ever reached the receiver.
+    assert [r.event["requestId"] for r in receiver.requests] == [before.json()["requestId"]]
 
 
 # -- retries, dead letters, replay ------------------------------------------------------
