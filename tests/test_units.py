@@ -175,13 +175,31 @@ async def test_in_transaction_retries_lock_conflicts_only(tmp_path: Any) -> None
             raise OperationalError("UPDATE ...", {}, Deadlock())
         return "done"
 
+    broken_calls = 0
+
     async def broken(conn: Any) -> str:
+        nonlocal broken_calls
+        broken_calls += 1
         raise OperationalError("UPDATE ...", {}, Exception(1045, "access denied"))
 
+    deadlocked_calls = 0
+
+    async def deadlocked(conn: Any) -> str:
+        nonlocal deadlocked_calls
+        deadlocked_calls += 1
+        raise OperationalError("UPDATE ...", {}, Deadlock())
+
     try:
+        # A lock conflict is run again from the start, until it succeeds...
         assert await in_transaction(engine, flaky) == "done"
         assert calls == 3
+        # ...or the attempts are used up: then the conflict is raised.
+        with pytest.raises(OperationalError):
+            await in_transaction(engine, deadlocked, attempts=3)
+        assert deadlocked_calls == 3
+        # Any other error is raised at once, not retried.
         with pytest.raises(OperationalError):
             await in_transaction(engine, broken)
+        assert broken_calls == 1
     finally:
         await engine.dispose()
