@@ -5,30 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import Stack, make_world, run_sql
-from smsgate.db.migrate import upgrade
 from smsgate.db.models import SendStatus
 
 URL = "/api/v1/messages"
-
-
-@pytest.fixture
-def own_stack(stack: Stack, tmp_path: Path, request: pytest.FixtureRequest) -> Stack:
-    """A database of this test's own, on the same configuration as `stack`: for tests that
-    leave due QUEUED records behind (every later worker of the session would drain them
-    first), count what is in the whole database, or run workers that must meet nothing
-    of other tests'."""
-    if stack.name == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'smsgate.db'}"
-        upgrade(url)
-        return Stack("sqlite-own", url, None)
-    own: Stack = request.getfixturevalue("own_database")
-    return own
 
 
 def worker_settings(stack: Stack, **extra: Any) -> Any:

@@ -103,8 +103,12 @@ async def keep_pending(conn: AsyncConnection, provider_no: str, report: Delivery
     )
 
 
-async def pending_batch(conn: AsyncConnection, limit: int) -> list[dict[str, Any]]:
-    rows = await conn.execute(select(_pending).order_by(_pending.c.id).limit(limit))
+async def pending_batch(
+    conn: AsyncConnection, limit: int, after_id: int = 0
+) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(_pending).where(_pending.c.id > after_id).order_by(_pending.c.id).limit(limit)
+    )
     return [dict(row._mapping) for row in rows]
 
 

@@ -56,6 +56,7 @@ class ReportService:
         self._engine = engine
         self._secrets = secrets
         self._channels: TTLCache[str, CallbackChannel | None] = TTLCache(cache_ttl)
+        self._pending_after = 0  # where the next sweep of pending reports starts (by id)
         self._stop = asyncio.Event()
 
     def stop_sweeper(self) -> None:
@@ -127,11 +128,17 @@ class ReportService:
         return ReceiveSummary(len(reports), applied, pending, ACKNOWLEDGEMENTS[channel.channel_no])
 
     async def apply_pending(self, limit: int = 500) -> int:
-        """Apply kept reports whose records have caught up; drop the hopeless ones."""
+        """Apply kept reports whose records have caught up; drop the hopeless ones.
+
+        One batch per call, each call after where the last one stopped (from the start
+        again after the end): reports that wait for a record that never comes (sent by
+        another system on the same account) cannot hold back newer ones for their 24 h."""
         applied = 0
         async with self._engine.begin() as conn:
             done: list[int] = []
-            for row in await repo.pending_batch(conn, limit):
+            rows = await repo.pending_batch(conn, limit, self._pending_after)
+            self._pending_after = rows[-1]["id"] if len(rows) == limit else 0
+            for row in rows:
                 report = repo.pending_as_report(row)
                 record = await repo.find_record(conn, row["provider_no"], report)
                 if record is None or record["status"] == 1:
