@@ -101,6 +101,14 @@ async def whoami(principal: PrincipalDep) -> dict[str, str]:
     return {"username": principal.username, "role": principal.role}
 
 
+def for_principal(principal: Principal, view: Any) -> Any:
+    """A viewer does not see a channel's callback path: its token authenticates delivery
+    reports, so anyone holding it could mark messages delivered."""
+    if isinstance(view, schemas.ChannelView) and not principal.is_admin:
+        return view.model_copy(update={"callback_token": None})
+    return view
+
+
 def _with_annotation(func: Callable[..., Any], name: str, annotation: Any) -> Callable[..., Any]:
     """Give a generic endpoint its resource's body type, so validation and OpenAPI see it."""
     func.__annotations__[name] = annotation
@@ -122,9 +130,11 @@ def _register(resource: Resource) -> None:
         **filters: Any,
     ) -> schemas.Page:
         chosen = {column: filters.get(column) for column in resource.filters}
-        return await service.list_rows(
+        found = await service.list_rows(
             resource, filters=chosen, q=q, page=page, page_size=page_size
         )
+        found.items = [for_principal(principal, item) for item in found.items]
+        return found
 
     # Declare each filter as a typed query parameter (documented in OpenAPI, validated).
     signature = inspect.signature(list_rows)
@@ -152,7 +162,7 @@ def _register(resource: Resource) -> None:
     )
 
     async def get_row(row_id: int, service: ConfigDep, principal: PrincipalDep) -> Any:
-        return await service.get(resource, row_id)
+        return for_principal(principal, await service.get(resource, row_id))
 
     router.add_api_route(
         f"{base}/{{row_id}}",
