@@ -121,7 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.webhooks = WebhookService(engine, webhooks)
         sweeper = asyncio.create_task(reports.run_sweeper(), name="smsgate-report-sweeper")
         dispatcher = asyncio.create_task(webhooks.run(), name="smsgate-webhook-dispatcher")
-        housekeeping = Housekeeping(engine)
+        housekeeping = Housekeeping(engine, record_retention_days=settings.record_retention_days)
         cleaner = asyncio.create_task(housekeeping.run(), name="smsgate-housekeeping")
         app.state.queue = QueueService(engine, sending)
         worker: QueueWorker | None = None

@@ -29,9 +29,11 @@ cli = typer.Typer(
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_cli = typer.Typer(help="Console users.", no_args_is_help=True)
 app_cli = typer.Typer(help="Applications that call the send API.", no_args_is_help=True)
+records_cli = typer.Typer(help="Send records.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(admin_cli, name="admin")
 cli.add_typer(app_cli, name="app")
+cli.add_typer(records_cli, name="records")
 cli.add_typer(simulate_cli, name="simulate")
 
 
@@ -273,6 +275,51 @@ def create_app_command(
         typer.echo(f"app_no:  {issued.app_no}")
         typer.echo(f"app key: {issued.app_key}")
         typer.echo("Keep the key now: only its hash is stored.")
+
+
+@records_cli.command("purge")
+def purge_records_command(
+    older_than_days: Annotated[
+        int,
+        typer.Option(
+            "--older-than-days", min=1, help="Delete records created more than this many days ago."
+        ),
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only count what would be deleted.")
+    ] = False,
+) -> None:
+    """Delete old send records and their attempts (never those still in flight)."""
+    from datetime import timedelta
+
+    from smsgate.db.base import utcnow
+    from smsgate.records.retention import count_purgeable, purge_records
+
+    settings = get_settings()
+    before = utcnow() - timedelta(days=older_than_days)
+
+    async def run() -> int:
+        engine = create_engine(settings)
+        try:
+            if dry_run:
+                return await count_purgeable(engine, before)
+            return await purge_records(
+                engine,
+                before,
+                progress=lambda done: typer.echo(f"deleted {done} record(s)...", err=True),
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        count = asyncio.run(run())
+    except Exception as exc:
+        raise _fail(f"could not purge records at {_safe_url(settings)}: {exc}") from exc
+    stamp = before.strftime("%Y-%m-%d %H:%M:%S")
+    if dry_run:
+        typer.echo(f"{count} record(s) created before {stamp} UTC would be deleted")
+    else:
+        typer.echo(f"deleted {count} record(s) created before {stamp} UTC")
 
 
 def main() -> None:

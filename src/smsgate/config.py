@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     reconcile_query_after_seconds: float = Field(default=60.0, ge=0)
     reconcile_query_window_seconds: float = Field(default=600.0, ge=0)
     reconcile_report_window_seconds: float = Field(default=86_400.0, ge=0)
+    # Send records (and their attempts) older than this many days are deleted by the hourly
+    # housekeeping, except those still in flight (QUEUED, SENDING, UNKNOWN). 0 keeps them
+    # forever. `smsgate records purge` does the same on demand (docs/operations.md).
+    record_retention_days: int = Field(default=0, ge=0)
     # How long resolved business -> template -> sign -> channel chains are trusted.
     config_cache_ttl_seconds: float = Field(default=2.0, ge=0, le=2.0)
     db_pool_size: int = Field(default=20, ge=1)
