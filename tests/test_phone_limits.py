@@ -73,14 +73,15 @@ async def test_each_phone_is_limited_on_its_own(phone_limiter: PhoneLimiter) -> 
 async def test_a_phone_is_taken_only_when_every_window_allows(
     phone_limiter: PhoneLimiter,
 ) -> None:
-    minute = PhoneWindow("minute", 200, 1)
+    minute = PhoneWindow("minute", 1000, 1)  # r2 below must land inside its 1 s
     windows = [minute, HOUR]
     assert (await phone_limiter.acquire_phones("B", [PHONE], windows, "r1"))[0].allowed
     refused = await phone_limiter.acquire_phones("B", [PHONE], windows, "r2")
     assert not refused[0].allowed and refused[0].window == minute
-    await asyncio.sleep(0.25)
+    assert 0 < refused[0].retry_after_ms <= minute.window_ms
+    await asyncio.sleep(refused[0].retry_after_ms / 1000 + 0.05)
     assert (await phone_limiter.acquire_phones("B", [PHONE], windows, "r3"))[0].allowed
-    await asyncio.sleep(0.25)
+    await asyncio.sleep(minute.window_ms / 1000 + 0.05)
     over_hour = await phone_limiter.acquire_phones("B", [PHONE], windows, "r4")
     assert not over_hour[0].allowed and over_hour[0].window == HOUR
     # The refused attempts took nothing: still exactly two in the hour.

@@ -198,12 +198,13 @@ async def test_tricky_characters_survive_signing_on_the_wire(
 async def test_query_send_details_finds_our_out_id(
     session: aiohttp.ClientSession, version: str
 ) -> None:
-    from datetime import UTC, datetime, timedelta, timezone
+    from datetime import date, timedelta
 
     async with running(sim.create_app) as simulator:
         adapter = AliyunAdapter(channel(simulator.url, signature_version=version), session)
         sent = await adapter.send(make_request(["+8613800138000"], correlation_id="req-9"))
-        today = datetime.now(UTC).astimezone(timezone(timedelta(hours=8))).date()
+        # The day the simulator recorded the send (Beijing time), not the day it is now.
+        today = date.fromisoformat(simulator.state.sent[0]["send_date"][:10])
         details = await adapter.query_send_details("+8613800138000", today)
         other_day = await adapter.query_send_details("+8613800138000", today - timedelta(days=1))
     assert [(d.phone, d.out_id, d.send_status, d.err_code) for d in details] == [
