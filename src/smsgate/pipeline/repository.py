@@ -31,6 +31,9 @@ class ClaimedRecord:
     params: str | None
     fee: int
     attempts: int  # including this one
+    # The template it was last sent with: a fallback's when it failed over before and came
+    # back to the queue (reconciliation found the fallback never took it).
+    template_no: str = ""
 
 
 def _due(now: datetime) -> Any:
@@ -97,11 +100,12 @@ async def claim_due(
             _log.c.params,
             _log.c.fee,
             _log.c.attempts,
+            _log.c.template_no,
         )
         .where(_log.c.claimed_by == token, _log.c.status == SENDING)
         .order_by(_log.c.id)
     )
-    return [ClaimedRecord(*row) for row in rows]
+    return [ClaimedRecord(*tuple(row)) for row in rows]
 
 
 async def mark_dispatched(conn: AsyncConnection, ids: Sequence[int]) -> None:

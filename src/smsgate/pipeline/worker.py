@@ -24,9 +24,12 @@ from smsgate.pipeline.repository import ClaimedRecord
 from smsgate.providers.base import ErrorKind
 from smsgate.records import attempts as attempts_repo
 from smsgate.records import repository as records_repo
+from smsgate.sending.fee import count_segments
+from smsgate.sending.render import render_content
 from smsgate.sending.service import (
     CIRCUIT_OPEN,
     SendingService,
+    SentVia,
     record_outcomes,
     write_reroutes,
 )
@@ -105,9 +108,11 @@ class QueueWorker:
         if not claimed:
             return False
         self._undispatched.update(record.id for record in claimed)
-        groups: dict[str, list[ClaimedRecord]] = {}
+        # One group per request and template: records of a request that went through a
+        # fallback before hold that fallback's text, the others the primary's.
+        groups: dict[tuple[str, str], list[ClaimedRecord]] = {}
         for record in claimed:
-            groups.setdefault(record.request_id, []).append(record)
+            groups.setdefault((record.request_id, record.template_no), []).append(record)
         limit = asyncio.Semaphore(self._concurrency)
 
         async def bounded(records: list[ClaimedRecord]) -> None:
@@ -121,7 +126,7 @@ class QueueWorker:
         return True
 
     async def _send_request(self, records: list[ClaimedRecord]) -> None:
-        """Send the claimed records of one request (same business, content and params)."""
+        """Send the claimed records of one request and template (same content, params)."""
         first = records[0]
         ids = [record.id for record in records]
         resolved = await self._sending.route_for(first.business_no)
@@ -142,12 +147,27 @@ class QueueWorker:
         names = resolved.param_names if resolved is not None else None
         if problem is None and names is not None and len(params) != len(names):
             problem = f"template of business {first.business_no} changed its placeholders"
-        if problem is not None or resolved is None or resolved.adapter is None or app is None:
+        if (
+            problem is not None
+            or resolved is None
+            or resolved.adapter is None
+            or names is None
+            or app is None
+        ):
             await self._fail(records, "NOT_SENDABLE", problem or "not sendable")
             return
 
         phones = [record.phone for record in records]
         by_phone = {record.phone: record for record in records}
+        primary = resolved.route
+        content, fee = first.content, first.fee
+        came_back = bool(first.template_no) and first.template_no != primary.template_no
+        if came_back:
+            # It went out through a fallback before, and that fallback never took it
+            # (reconciliation queued it again): the chain starts at the primary, with the
+            # primary's own text; the quota it holds is the fallback's fee (`held`).
+            content = render_content(primary.template_content, names, params)
+            fee = count_segments(content, resolved.adapter.fee_scheme, primary.sign_name)
         max_attempts = self._settings.worker_max_attempts
         async with self._engine.begin() as conn:
             # Attempts number on across retries and a resend after reconciliation.
@@ -161,10 +181,11 @@ class QueueWorker:
             first.request_id,
             phones,
             params,
-            first.content,
-            first.fee,
+            content,
+            fee,
             attempts_before=before,
             retryable_fails_over=lambda phone: by_phone[phone].attempts >= max_attempts,
+            held={record.phone: record.fee for record in records},
         )
         outcomes, body_by_phone = chain.outcomes, chain.body_by_phone
         self.sent += len(records)
@@ -197,11 +218,12 @@ class QueueWorker:
                     conn, [by_phone[o.phone].id for o in retry], due, retry[0].code,
                     f"retry {attempt + 1} of {max_attempts}: {retry[0].message}",
                 )  # fmt: skip
-            await write_reroutes(
-                conn,
-                first.request_id,
-                {p: via for p, via in chain.rerouted.items() if p in final_phones},
-            )
+            vias = {p: via for p, via in chain.rerouted.items() if p in final_phones}
+            if came_back:
+                # Sent through the primary this time: the record shows that again.
+                back = SentVia(primary.template_no, primary.provider_no, content)
+                vias |= {p: back for p in final_phones if p not in chain.rerouted}
+            await write_reroutes(conn, first.request_id, vias)
             await records_repo.finish_records(
                 conn, first.request_id, record_outcomes(final, body_by_phone)
             )

@@ -644,6 +644,7 @@ class SendingService:
         redact: str | None = None,
         attempts_before: Mapping[str, int] | None = None,
         retryable_fails_over: Callable[[str], bool] | None = None,
+        held: Mapping[str, int] | None = None,
     ) -> ChainResult:
         """Send through the business's template, then its fallbacks in order.
 
@@ -652,15 +653,16 @@ class SendingService:
         chain, re-rendered with that template; an ambiguous outcome stays UNKNOWN (it may
         have been sent). A channel whose circuit breaker is open is skipped. Each phone's
         outcome is its last attempt's; a phone no channel was called for is FAILED with
-        CIRCUIT_OPEN. `content` is the primary's rendered text (`fee` its segments, the
-        quota already reserved per phone). A fallback that needs more segments reserves the
-        difference first; without quota for it, its phones stay FAILED with QUOTA_EXHAUSTED.
-        What to give back is `ChainResult.refund`.
+        CIRCUIT_OPEN. `content` is the primary's rendered text (`fee` its segments); `held`
+        is the quota already reserved per phone (`fee` each when not given). A link that
+        needs more segments than a phone holds reserves the difference first; without quota
+        for it, the phone is FAILED with QUOTA_EXHAUSTED. What to give back is
+        `ChainResult.refund`.
         """
         fails_over = retryable_fails_over or (lambda _phone: True)
         before = attempts_before or {}
         pending = list(phones)
-        reserved = dict.fromkeys(phones, fee)
+        reserved = dict.fromkeys(phones, fee) if held is None else {p: held[p] for p in phones}
         charged: dict[str, int] = {}
         last: dict[str, PhoneOutcome] = {}
         body_of: dict[str, str] = {}
@@ -680,22 +682,22 @@ class SendingService:
                 skipped_open = True
                 log.info("channel %s skipped: its circuit breaker is open", route.provider_no)
                 continue
-            if index:
-                short = await self._reserve_step_fee(route, pending, reserved, plan.fee)
-                for phone in short:
-                    refused_by = last[phone]
-                    last[phone] = PhoneOutcome(
-                        phone,
-                        SendStatus.FAILED,
-                        0,
-                        QUOTA_EXHAUSTED,
-                        f"{refused_by.code}: {refused_by.message}; fallback template "
-                        f"{route.template_no} needs {plan.fee} message(s) per phone and the "
-                        f"app's quota cannot cover the difference",
-                    )
-                pending = [phone for phone in pending if phone not in short]
-                if not pending:
-                    continue
+            short = await self._reserve_step_fee(route, pending, reserved, plan.fee)
+            for phone in short:
+                refused_by = last.get(phone)
+                earlier = f"{refused_by.code}: {refused_by.message}; " if refused_by else ""
+                last[phone] = PhoneOutcome(
+                    phone,
+                    SendStatus.FAILED,
+                    0,
+                    QUOTA_EXHAUSTED,
+                    f"{earlier}{'fallback ' if index else ''}template {route.template_no} "
+                    f"needs {plan.fee} message(s) per phone and the app's quota cannot cover "
+                    "the difference",
+                )
+            pending = [phone for phone in pending if phone not in short]
+            if not pending:
+                continue
             started = utcnow()
             calls = await self._send_batches(
                 plan.adapter, route, request_id, pending, params, plan.names, plan.content
