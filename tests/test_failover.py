@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from conftest import Stack, World, free_port, make_world, run_sql
 from servers import running_server
 from smsgate.config import Settings
+from smsgate.crypto import SecretBox
 from smsgate.db.models import (
     BusinessFallback,
     ProviderConfig,
@@ -41,18 +42,30 @@ async def add_channel(
     *,
     channel_ext: dict[str, Any] | None = None,
     template_content: str = "Code ${code} (backup)",
+    channel_no: str = "Loopback",
+    endpoint: str = "",
+    access_key_id: str = "",
+    access_key_secret: str = "",
 ) -> tuple[str, str]:
-    """Another Loopback channel, signature and template: (provider_no, template_no)."""
+    """Another channel (Loopback unless told), signature and template:
+    (provider_no, template_no)."""
     suffix = secrets.token_hex(4).upper()
     provider_no, template_no = f"fb-{suffix}", f"TF-{suffix}"
+    key = settings.secret_key.get_secret_value() if settings.secret_key else None
     engine = create_engine(settings)
     try:
         async with create_sessionmaker(engine).begin() as session:
             session.add(
                 ProviderConfig(
-                    channel_no="Loopback",
+                    channel_no=channel_no,
                     provider_name="backup",
                     provider_no=provider_no,
+                    endpoint=endpoint,
+                    access_key_id=access_key_id,
+                    # Sealed as the admin API stores it: sends must decrypt it.
+                    access_key_secret=SecretBox(key).seal(access_key_secret)
+                    if access_key_secret
+                    else "",
                     ext_json=json.dumps(channel_ext or {}),
                 )
             )
@@ -109,6 +122,19 @@ async def use_number(world: World) -> int:
         world.settings, "SELECT use_number FROM sms_app_config WHERE app_no = :a", a=world.app_no
     )
     return int(used)
+
+
+async def wait_until_sent(world: World, request_id: str, seconds: float = 15) -> None:
+    """Until the queue is done with the record (neither QUEUED nor SENDING)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    # One read per turn: between retries the record goes back to QUEUED, so two reads
+    # could see SENDING and then QUEUED and stop early.
+    while SendStatus((await record_of(world, request_id))[0]) in (
+        SendStatus.QUEUED,
+        SendStatus.SENDING,
+    ):
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
 
 
 def send_body(world: World) -> dict[str, Any]:
@@ -307,15 +333,7 @@ async def test_worker_retries_the_same_channel_then_fails_over(
         response = await client.post("/api/v1/messages", json=send_body(world), headers=world.auth)
         assert response.status_code == 202, response.text
         request_id = response.json()["requestId"]
-        deadline = asyncio.get_running_loop().time() + 15
-        # One read per turn: between retries the record goes back to QUEUED, so two reads
-        # could see SENDING and then QUEUED and stop early.
-        while SendStatus((await record_of(world, request_id))[0]) in (
-            SendStatus.QUEUED,
-            SendStatus.SENDING,
-        ):
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
+        await wait_until_sent(world, request_id)
     status, provider_no, *_ = await record_of(world, request_id)
     assert (SendStatus(status), provider_no) == (SendStatus.SUBMITTED, backup)
     assert [(a[0], a[1]) for a in await attempts_of(world, request_id)] == [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from conftest import Stack, make_world
@@ -16,6 +15,7 @@ from test_failover import (
     send_body,
     set_fallbacks,
     use_number,
+    wait_until_sent,
 )
 
 # 80 characters after the signature: two segments (70 per segment, 67 each when longer).
@@ -82,13 +82,7 @@ async def test_a_queued_message_failing_over_to_a_longer_template_is_billed_for_
         assert queued.status_code == 202, queued.text
         request_id = queued.json()["requestId"]
         assert await use_number(world) == 1  # the primary's segment, reserved on accept
-        deadline = asyncio.get_running_loop().time() + 15
-        while SendStatus((await record_of(world, request_id))[0]) in (
-            SendStatus.QUEUED,
-            SendStatus.SENDING,
-        ):
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
+        await wait_until_sent(world, request_id)
     status, provider_no, *_, fee = await record_of(world, request_id)
     assert (SendStatus(status), provider_no, fee) == (SendStatus.SUBMITTED, backup, 2)
     assert await use_number(world) == 2
@@ -112,13 +106,7 @@ async def test_a_retried_message_gives_back_what_its_fallback_added(
         queued = await client.post("/api/v1/messages", json=send_body(world), headers=world.auth)
         assert queued.status_code == 202, queued.text
         request_id = queued.json()["requestId"]
-        deadline = asyncio.get_running_loop().time() + 15
-        while SendStatus((await record_of(world, request_id))[0]) in (
-            SendStatus.QUEUED,
-            SendStatus.SENDING,
-        ):
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.05)
+        await wait_until_sent(world, request_id)
     assert SendStatus((await record_of(world, request_id))[0]) is SendStatus.FAILED
     # Two rounds (primary refused, fallback failed retryably), nothing kept.
     assert len(await attempts_of(world, request_id)) == 4

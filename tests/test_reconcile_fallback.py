@@ -2,55 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import secrets
 from typing import Any
 
 from conftest import Stack, World, make_world, run_sql
 from providers.conftest import AK, SECRET, running
-from smsgate.config import Settings
-from smsgate.crypto import SecretBox
-from smsgate.db.models import ProviderConfig, SendStatus, SignConfig, TemplateConfig
-from smsgate.db.session import create_engine, create_sessionmaker
+from smsgate.db.models import SendStatus
 from smsgate.providers.simulators import aliyun as sim
-from test_failover import set_fallbacks, use_number
+from test_failover import add_channel, set_fallbacks, use_number
 from test_reconcile import PHONE, URL, calls, fast_worker, wait_for_status
 
 # Two segments: 80 characters after the signature.
 LONG = "Code ${code} from the backup channel " + "x" * 45
-
-
-async def add_aliyun_fallback(settings: Settings, url: str) -> tuple[str, str]:
-    suffix = secrets.token_hex(4).upper()
-    provider_no, template_no = f"ali-{suffix}", f"TA-{suffix}"
-    key = settings.secret_key.get_secret_value() if settings.secret_key else None
-    engine = create_engine(settings)
-    try:
-        async with create_sessionmaker(engine).begin() as session:
-            session.add(
-                ProviderConfig(
-                    channel_no="AliYun",
-                    provider_name="aliyun backup",
-                    provider_no=provider_no,
-                    access_key_id=AK,
-                    access_key_secret=SecretBox(key).seal(SECRET),
-                    endpoint=url,
-                    ext_json=json.dumps({}),
-                )
-            )
-            session.add(SignConfig(sign_name="backup", provider_no=provider_no))
-            session.add(
-                TemplateConfig(
-                    sign_name="backup",
-                    provider_no=provider_no,
-                    template_no=template_no,
-                    template_content=LONG,
-                    third_party_template_no="SMS_BACKUP",
-                )
-            )
-    finally:
-        await engine.dispose()
-    return provider_no, template_no
 
 
 async def record(world: World, request_id: str) -> tuple[Any, ...]:
@@ -69,7 +31,14 @@ async def test_a_fallback_that_never_took_it_is_followed_by_a_resend_from_the_pr
     async with running(sim.create_app) as simulator:
         settings = fast_worker(stack, reconcile_query_window_seconds=0, config_cache_ttl_seconds=0)
         world = await make_world(settings, channel_ext={"reject_phones": [PHONE]})
-        backup, backup_template = await add_aliyun_fallback(settings, simulator.url)
+        backup, backup_template = await add_channel(
+            settings,
+            template_content=LONG,
+            channel_no="AliYun",
+            endpoint=simulator.url,
+            access_key_id=AK,
+            access_key_secret=SECRET,
+        )
         await set_fallbacks(world, [backup_template])
         async with client_for(settings) as client:
             sent = await client.post(
