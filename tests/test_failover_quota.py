@@ -111,3 +111,24 @@ async def test_a_retried_message_gives_back_what_its_fallback_added(
     # Two rounds (primary refused, fallback failed retryably), nothing kept.
     assert len(await attempts_of(world, request_id)) == 4
     assert await use_number(world) == 0
+
+
+async def test_a_phone_the_quota_keeps_off_a_longer_fallback_goes_on_to_a_shorter_one(
+    stack: Stack, client_for: Any
+) -> None:
+    world = await make_world(stack.settings(), quota=1, channel_ext=REJECT)
+    _, long_template = await add_channel(world.settings, template_content=LONG)
+    short_channel, short_template = await add_channel(world.settings)
+    await set_fallbacks(world, [long_template, short_template])
+    async with client_for(world.settings) as client:
+        sent = await client.post(URL, json=send_body(world), headers=world.auth)
+    assert sent.status_code == 200, sent.text
+    request_id = sent.json()["requestId"]
+    status, provider_no, *_, fee = await record_of(world, request_id)
+    assert (SendStatus(status), provider_no, fee) == (SendStatus.SUBMITTED, short_channel, 1)
+    # The longer fallback was never called.
+    assert [a[1] for a in await attempts_of(world, request_id)] == [
+        world.provider_no,
+        short_channel,
+    ]
+    assert await use_number(world) == 1

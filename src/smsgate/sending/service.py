@@ -682,10 +682,16 @@ class SendingService:
                 skipped_open = True
                 log.info("channel %s skipped: its circuit breaker is open", route.provider_no)
                 continue
+            # Phones whose quota cannot cover this link skip it; a later, shorter link of
+            # the chain may still take them.
             short = await self._reserve_step_fee(route, pending, reserved, plan.fee)
             for phone in short:
                 refused_by = last.get(phone)
-                earlier = f"{refused_by.code}: {refused_by.message}; " if refused_by else ""
+                earlier = (
+                    f"{refused_by.code}: {refused_by.message}; "
+                    if refused_by and refused_by.code != QUOTA_EXHAUSTED
+                    else ""
+                )
                 last[phone] = PhoneOutcome(
                     phone,
                     SendStatus.FAILED,
@@ -697,6 +703,7 @@ class SendingService:
                 )
             pending = [phone for phone in pending if phone not in short]
             if not pending:
+                pending = short
                 continue
             started = utcnow()
             calls = await self._send_batches(
@@ -736,6 +743,7 @@ class SendingService:
                         or (outcome.error_kind is ErrorKind.RETRYABLE and fails_over(phone))
                     ):
                         pending.append(phone)
+            pending += short
         outcomes: list[PhoneOutcome] = []
         for phone in phones:
             found = last.get(phone)
