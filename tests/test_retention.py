@@ -119,3 +119,19 @@ async def test_records_purge_command(own_stack: Stack) -> None:
         timeout=60,
     )
     assert refused.returncode == 2 and "older-than-days" in refused.stderr
+
+
+async def test_a_record_whose_webhook_is_still_due_is_kept(own_stack: Stack) -> None:
+    settings = own_stack.settings()
+    await add_records(settings)
+    await run_sql(
+        settings,
+        "UPDATE sms_send_log SET webhook_pending = 1 WHERE message = 'FAILED-old'",
+    )
+    engine = create_engine(settings)
+    try:
+        before = datetime.now(UTC).replace(tzinfo=None) - timedelta(days=30)
+        assert await purge_records(engine, before) == 2
+    finally:
+        await engine.dispose()
+    assert (await left(settings))[0] == everything() - {"DELIVERED-old", "SUBMITTED-old"}

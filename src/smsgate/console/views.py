@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,6 +52,7 @@ from smsgate.sending.render import TemplateError, placeholder_names, render_cont
 from smsgate.sending.schemas import SendMessageBody, describe_validation_error
 
 HERE = Path(__file__).parent
+log = logging.getLogger("smsgate.console")
 router = APIRouter(prefix="/admin", include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 PAGE_SIZE = 20
@@ -217,7 +219,11 @@ async def logout(request: Request, form: Form) -> Response:
     if token:
         # Server-side too: the cookie's token (and the user's other sessions and API
         # tokens) stop working even if a copy of the cookie survives.
-        await auth_service(request).log_out(token)
+        try:
+            await auth_service(request).log_out(token)
+        except Exception:
+            # The browser's cookie still goes; the token lasts until it expires.
+            log.exception("logout could not end the session on the server")
     response = RedirectResponse("/admin/login", status_code=303)
     clear_session(response)
     return response

@@ -18,6 +18,7 @@ _log = cast(Table, SendLog.__table__)
 
 QUEUED = int(SendStatus.QUEUED)
 SENDING = int(SendStatus.SENDING)
+WORKER_LOST = "WORKER_LOST"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +34,8 @@ class ClaimedRecord:
     attempts: int  # including this one
     # The template it was last sent with: a fallback's when it failed over before and came
     # back to the queue (reconciliation found the fallback never took it).
-    template_no: str = ""
+    template_no: str
+    claimed_by: str  # the claim's token: what this worker may still write is what has it
 
 
 def _due(now: datetime) -> Any:
@@ -101,6 +103,7 @@ async def claim_due(
             _log.c.fee,
             _log.c.attempts,
             _log.c.template_no,
+            _log.c.claimed_by,
         )
         .where(_log.c.claimed_by == token, _log.c.status == SENDING)
         .order_by(_log.c.id)
@@ -108,23 +111,58 @@ async def claim_due(
     return [ClaimedRecord(*tuple(row)) for row in rows]
 
 
-async def mark_dispatched(conn: AsyncConnection, ids: Sequence[int]) -> None:
-    """Just before the provider call: from now on a lost worker means UNKNOWN, not retry."""
+def _held(ids: Sequence[int], token: str) -> Any:
+    return and_(_log.c.id.in_(list(ids)), _log.c.claimed_by == token, _log.c.status == SENDING)
+
+
+async def mark_dispatched(conn: AsyncConnection, ids: Sequence[int], token: str) -> list[int]:
+    """Just before the provider call: from now on a lost worker means UNKNOWN, not retry.
+
+    Only for records the claim `token` still holds: one that waited past the lease may have
+    been given back to the queue by the reaper and claimed by another worker, and must not
+    be sent by this one too. Returns the ids that may be sent. The lease starts again here,
+    so the reaper measures the provider call, not the wait before it."""
     now = utcnow()
     await conn.execute(
-        update(_log).where(_log.c.id.in_(list(ids))).values(dispatched_at=now, updated_at=now)
+        update(_log)
+        .where(_held(ids, token), _log.c.dispatched_at.is_(None))
+        .values(dispatched_at=now, claimed_at=now, updated_at=now)
     )
+    return [row[0] for row in await conn.execute(select(_log.c.id).where(_held(ids, token)))]
+
+
+async def hold_claimed(conn: AsyncConnection, ids: Sequence[int], token: str) -> set[int]:
+    """Which of `ids` the claim `token` still holds, locked for the rest of the transaction:
+    the outcome (and any quota given back) is written for those only.
+
+    A record the reaper marked UNKNOWN (WORKER_LOST) while this worker's provider call was
+    still running is taken back first: its answer is known now. Anything else that moved
+    it on (reconciliation, a report) cleared the token, so it stays as it is."""
+    await conn.execute(
+        update(_log)
+        .where(
+            _log.c.id.in_(list(ids)),
+            _log.c.claimed_by == token,
+            _log.c.status == int(SendStatus.UNKNOWN),
+            _log.c.code == WORKER_LOST,
+        )
+        .values(status=SENDING, updated_at=utcnow())
+    )
+    rows = await conn.execute(select(_log.c.id).where(_held(ids, token)).with_for_update())
+    return {row[0] for row in rows}
 
 
 async def requeue(
     conn: AsyncConnection,
     ids: Sequence[int],
+    token: str,
     at: datetime,
     code: str,
     message: str,
     undo_attempt: bool = False,
 ) -> None:
-    """Back to QUEUED, due at `at` (a retry, or a claim released before dispatch)."""
+    """Back to QUEUED, due at `at` (a retry, or a claim released before dispatch); only
+    what the claim `token` still holds."""
     values: dict[str, Any] = {
         "status": QUEUED,
         "next_attempt_at": at,
@@ -137,16 +175,17 @@ async def requeue(
     }
     if undo_attempt:
         values["attempts"] = _log.c.attempts - 1
-    await conn.execute(
-        update(_log).where(_log.c.id.in_(list(ids)), _log.c.status == SENDING).values(**values)
-    )
+    await conn.execute(update(_log).where(_held(ids, token)).values(**values))
 
 
-async def fail(conn: AsyncConnection, ids: Sequence[int], code: str, message: str) -> None:
-    """FAILED without a provider call (the business was disabled meanwhile, ...)."""
+async def fail(
+    conn: AsyncConnection, ids: Sequence[int], token: str, code: str, message: str
+) -> None:
+    """FAILED without a provider call (the business was disabled meanwhile, ...); only what
+    the claim `token` still holds."""
     await conn.execute(
         update(_log)
-        .where(_log.c.id.in_(list(ids)), _log.c.status == SENDING)
+        .where(_held(ids, token))
         .values(
             status=int(SendStatus.FAILED),
             code=code[:64],
@@ -192,7 +231,7 @@ async def reap_lost_claims(conn: AsyncConnection, lease: timedelta) -> tuple[int
         .where(stale, _log.c.dispatched_at.is_not(None))
         .values(
             status=int(SendStatus.UNKNOWN),
-            code="WORKER_LOST",
+            code=WORKER_LOST,
             message="the worker sending this message stopped after the provider call began",
             updated_at=utcnow(),
         )

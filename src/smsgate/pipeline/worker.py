@@ -68,7 +68,8 @@ class QueueWorker:
         self._concurrency = max(1, concurrency)
         self._skip_locked = engine.dialect.name != "sqlite"
         self._stopping = asyncio.Event()
-        self._undispatched: set[int] = set()
+        # Claimed, not yet dispatched: id -> the claim's token (released on a graceful stop).
+        self._undispatched: dict[int, str] = {}
         self.sent = 0  # records this worker handed to a provider (for logs and tests)
 
     def stop(self) -> None:
@@ -107,7 +108,7 @@ class QueueWorker:
             )
         if not claimed:
             return False
-        self._undispatched.update(record.id for record in claimed)
+        self._undispatched.update((record.id, token) for record in claimed)
         # One group per request and template: records of a request that went through a
         # fallback before hold that fallback's text, the others the primary's.
         groups: dict[tuple[str, str], list[ClaimedRecord]] = {}
@@ -157,8 +158,6 @@ class QueueWorker:
             await self._fail(records, "NOT_SENDABLE", problem or "not sendable")
             return
 
-        phones = [record.phone for record in records]
-        by_phone = {record.phone: record for record in records}
         primary = resolved.route
         content, fee = first.content, first.fee
         came_back = bool(first.template_no) and first.template_no != primary.template_no
@@ -169,11 +168,30 @@ class QueueWorker:
             content = render_content(primary.template_content, names, params)
             fee = count_segments(content, resolved.adapter.fee_scheme, primary.sign_name)
         max_attempts = self._settings.worker_max_attempts
+        token = first.claimed_by
         async with self._engine.begin() as conn:
+            sendable = set(await queue.mark_dispatched(conn, ids, token))
             # Attempts number on across retries and a resend after reconciliation.
-            before = await attempts_repo.attempt_counts(conn, first.request_id, phones)
-            await queue.mark_dispatched(conn, ids)
-        self._undispatched.difference_update(ids)
+            before = await attempts_repo.attempt_counts(
+                conn, first.request_id, [r.phone for r in records if r.id in sendable]
+            )
+        for record_id in ids:
+            self._undispatched.pop(record_id, None)
+        if len(sendable) < len(records):
+            # Waited past the lease: the reaper gave these back to the queue, and another
+            # worker may be sending them now. Sending them here too would send twice.
+            log.warning(
+                "queue worker %s: %d record(s) of request %s were taken back before they "
+                "were sent (claimed longer than the lease ago); not sending them",
+                self._name,
+                len(records) - len(sendable),
+                first.request_id,
+            )
+            records = [record for record in records if record.id in sendable]
+            if not records:
+                return
+        phones = [record.phone for record in records]
+        by_phone = {record.phone: record for record in records}
         # Retryable errors retry the same channel with backoff first; only the last
         # attempt fails over to the next channel of the chain (docs/failover.md).
         chain = await self._sending.dispatch_chain(
@@ -186,22 +204,28 @@ class QueueWorker:
             attempts_before=before,
             retryable_fails_over=lambda phone: by_phone[phone].attempts >= max_attempts,
             held={record.phone: record.fee for record in records},
+            app_no=first.app_no,
         )
         outcomes, body_by_phone = chain.outcomes, chain.body_by_phone
         self.sent += len(records)
-        retry = [
+        retry_all = [
             o
             for o in outcomes
             if o.status is SendStatus.FAILED
             and (o.error_kind is ErrorKind.RETRYABLE or o.code == CIRCUIT_OPEN)
             and by_phone[o.phone].attempts < max_attempts
         ]
-        final = [o for o in outcomes if o not in retry]
-        final_phones = {o.phone for o in final}
+        final_all = [o for o in outcomes if o not in retry_all]
 
         async def write_outcome(conn: AsyncConnection) -> None:
-            # The refund first: the app row is then held exclusively before finish_records'
-            # webhook check reads it (read-then-update of one row deadlocks on MySQL).
+            # Only what this claim still holds: a record the reaper or reconciliation moved
+            # on meanwhile keeps what they wrote (and its quota).
+            held = await queue.hold_claimed(conn, [r.id for r in records], token)
+            final = [o for o in final_all if by_phone[o.phone].id in held]
+            retry = [o for o in retry_all if by_phone[o.phone].id in held]
+            final_phones = {o.phone for o in final}
+            # The refund before finish_records: the app row is then held exclusively before
+            # its webhook check reads it (read-then-update of one row deadlocks on MySQL).
             # Final phones give back what they hold beyond what they used; a retried phone
             # keeps its record's reservation and gives back what a fallback added to it.
             refund = chain.refund(o.phone for o in final) + sum(
@@ -215,7 +239,7 @@ class QueueWorker:
                     seconds=retry_delay(attempt, self._settings.worker_retry_base_seconds)
                 )
                 await queue.requeue(
-                    conn, [by_phone[o.phone].id for o in retry], due, retry[0].code,
+                    conn, [by_phone[o.phone].id for o in retry], token, due, retry[0].code,
                     f"retry {attempt + 1} of {max_attempts}: {retry[0].message}",
                 )  # fmt: skip
             vias = {p: via for p, via in chain.rerouted.items() if p in final_phones}
@@ -231,25 +255,34 @@ class QueueWorker:
         # The provider has answered: the outcome must be recorded even if MySQL picks this
         # transaction as a deadlock victim (retried whole; it was rolled back).
         await in_transaction(self._engine, write_outcome)
-        await self._sending.block_opt_outs(app, resolved.route, final)
+        await self._sending.block_opt_outs(app, resolved.route, final_all)
 
     async def _fail(self, records: Sequence[ClaimedRecord], code: str, message: str) -> None:
         ids = [record.id for record in records]
+        token = records[0].claimed_by
         async with self._engine.begin() as conn:
-            await apps_repo.refund_quota(conn, records[0].app_no, sum(r.fee for r in records))
-            await queue.fail(conn, ids, code, message)
-        self._undispatched.difference_update(ids)
+            held = await queue.hold_claimed(conn, ids, token)
+            refund = sum(r.fee for r in records if r.id in held)
+            await apps_repo.refund_quota(conn, records[0].app_no, refund)
+            await queue.fail(conn, ids, token, code, message)
+        for record_id in ids:
+            self._undispatched.pop(record_id, None)
 
     async def _release_undispatched(self) -> None:
         """Claims taken but never dispatched go back to the queue at once (graceful stop)."""
         if not self._undispatched:
             return
+        by_token: dict[str, list[int]] = {}
+        for record_id, token in self._undispatched.items():
+            by_token.setdefault(token, []).append(record_id)
         ids = sorted(self._undispatched)
         try:
             async with self._engine.begin() as conn:
-                await queue.requeue(
-                    conn, ids, utcnow(), "QUEUED", "released by a stopping worker", True
-                )
+                for token, claimed in by_token.items():
+                    await queue.requeue(
+                        conn, sorted(claimed), token, utcnow(), "QUEUED",
+                        "released by a stopping worker", True,
+                    )  # fmt: skip
             self._undispatched.clear()
         except Exception:
             log.exception("could not release %d claimed records; the reaper will", len(ids))

@@ -2,9 +2,10 @@
 
 sms_send_log grows by one row per phone per request. With SMSGATE_RECORD_RETENTION_DAYS set,
 housekeeping deletes records created before that many days ago; `smsgate records purge`
-does the same on demand. Records still in flight (QUEUED, SENDING, UNKNOWN) are never
-deleted, whatever their age. Deletion goes in batches, one short transaction each, so the
-table stays usable while a large backlog is removed.
+does the same on demand. Records still in flight (QUEUED, SENDING, UNKNOWN), or whose final
+status the app's webhook has not been told yet, are never deleted, whatever their age.
+Deletion goes in batches, one short transaction each, so the table stays usable while a
+large backlog is removed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ BATCH = 1000  # (request_id, phone) pairs: well within SQLite's bound-parameter 
 
 
 def _purgeable(before: datetime) -> ColumnElement[bool]:
-    return and_(_log.c.created_at < before, _log.c.status.not_in(IN_FLIGHT))
+    # Not before the app's webhook has learnt the final status (docs/webhooks.md).
+    return and_(
+        _log.c.created_at < before,
+        _log.c.status.not_in(IN_FLIGHT),
+        _log.c.webhook_pending.is_(False),
+    )
 
 
 async def count_purgeable(engine: AsyncEngine, before: datetime) -> int:

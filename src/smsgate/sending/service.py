@@ -645,6 +645,7 @@ class SendingService:
         attempts_before: Mapping[str, int] | None = None,
         retryable_fails_over: Callable[[str], bool] | None = None,
         held: Mapping[str, int] | None = None,
+        app_no: str | None = None,
     ) -> ChainResult:
         """Send through the business's template, then its fallbacks in order.
 
@@ -654,10 +655,11 @@ class SendingService:
         have been sent). A channel whose circuit breaker is open is skipped. Each phone's
         outcome is its last attempt's; a phone no channel was called for is FAILED with
         CIRCUIT_OPEN. `content` is the primary's rendered text (`fee` its segments); `held`
-        is the quota already reserved per phone (`fee` each when not given). A link that
-        needs more segments than a phone holds reserves the difference first; without quota
-        for it, the phone is FAILED with QUOTA_EXHAUSTED. What to give back is
-        `ChainResult.refund`.
+        is the quota already reserved per phone (`fee` each when not given), from the app
+        `app_no` (the business's when not given). A link that needs more segments than a
+        phone holds reserves the difference first; without quota for it, the phone goes on
+        to the next link, and is FAILED with QUOTA_EXHAUSTED when none takes it. What to
+        give back is `ChainResult.refund`.
         """
         fails_over = retryable_fails_over or (lambda _phone: True)
         before = attempts_before or {}
@@ -677,14 +679,12 @@ class SendingService:
             if plan is None:
                 continue
             route = step.route
-            decision = await self._breaker_allow(route.provider_no)
-            if not decision.allowed:
-                skipped_open = True
-                log.info("channel %s skipped: its circuit breaker is open", route.provider_no)
-                continue
             # Phones whose quota cannot cover this link skip it; a later, shorter link of
-            # the chain may still take them.
-            short = await self._reserve_step_fee(route, pending, reserved, plan.fee)
+            # the chain may still take them. Reserved before asking the breaker, so a
+            # half-open channel's one probe is not spent on a call that is never made.
+            short = await self._reserve_step_fee(
+                app_no or route.app_no, route, pending, reserved, plan.fee
+            )
             for phone in short:
                 refused_by = last.get(phone)
                 earlier = (
@@ -701,10 +701,15 @@ class SendingService:
                     f"needs {plan.fee} message(s) per phone and the app's quota cannot cover "
                     "the difference",
                 )
-            pending = [phone for phone in pending if phone not in short]
-            if not pending:
-                pending = short
+            sendable = [phone for phone in pending if phone not in short]
+            if not sendable:
                 continue
+            decision = await self._breaker_allow(route.provider_no)
+            if not decision.allowed:
+                skipped_open = True
+                log.info("channel %s skipped: its circuit breaker is open", route.provider_no)
+                continue
+            pending = sendable
             started = utcnow()
             calls = await self._send_batches(
                 plan.adapter, route, request_id, pending, params, plan.names, plan.content
@@ -763,7 +768,7 @@ class SendingService:
         return ChainResult(outcomes, bodies, body_of, attempts, rerouted, reserved, charged)
 
     async def _reserve_step_fee(
-        self, route: Route, phones: list[str], reserved: dict[str, int], fee: int
+        self, app_no: str, route: Route, phones: list[str], reserved: dict[str, int], fee: int
     ) -> list[str]:
         """Reserve what a fallback needs beyond what `phones` hold (`reserved`, updated).
 
@@ -777,7 +782,7 @@ class SendingService:
         extra = sum(fee - reserved[phone] for phone in short)
         try:
             async with self._engine.begin() as conn:
-                taken = await apps_repo.reserve_quota(conn, route.app_no, extra)
+                taken = await apps_repo.reserve_quota(conn, app_no, extra)
         except Exception:
             log.exception("could not reserve quota for fallback %s", route.template_no)
             taken = False
