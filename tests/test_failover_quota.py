@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from conftest import Stack, make_world
+from conftest import Stack, make_world, run_sql
 from smsgate.db.models import SendStatus
 from test_failover import (
     PHONE,
@@ -132,3 +133,38 @@ async def test_a_phone_the_quota_keeps_off_a_longer_fallback_goes_on_to_a_shorte
         short_channel,
     ]
     assert await use_number(world) == 1
+
+
+async def test_a_fallbacks_extra_quota_comes_from_the_app_that_queued_the_message(
+    stack: Stack, client_for: Any
+) -> None:
+    settings = stack.settings(run_worker=True, worker_poll_seconds=0.05, config_cache_ttl_seconds=0)
+    world = await make_world(settings, quota=10, channel_ext=REJECT)
+    other = await make_world(settings, quota=10)
+    _, backup_template = await add_channel(settings, template_content=LONG)
+    await set_fallbacks(world, [backup_template])
+    later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    async with client_for(settings) as client:
+        queued = await client.post(
+            "/api/v1/messages", json={**send_body(world), "sendAt": later}, headers=world.auth
+        )
+        assert queued.status_code == 202, queued.text
+        request_id = queued.json()["requestId"]
+        # An admin moves the business to another app before the message is due.
+        await run_sql(
+            settings,
+            "UPDATE sms_business_config SET app_no = :o WHERE business_no = :b",
+            o=other.app_no,
+            b=world.business_no,
+        )
+        await run_sql(
+            settings,
+            "UPDATE sms_send_log SET next_attempt_at = :t WHERE request_id = :r",
+            t=datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=5),
+            r=request_id,
+        )
+        await wait_until_sent(world, request_id)
+    status, *_, fee = await record_of(world, request_id)
+    assert (SendStatus(status), fee) == (SendStatus.SUBMITTED, 2)
+    assert await use_number(world) == 2
+    assert await use_number(other) == 0
