@@ -49,3 +49,7 @@ async def test_a_verification_code_aliyun_never_accepted_is_failed_not_resent(
         settings, "SELECT use_number FROM sms_app_config WHERE app_no = :a", a=world.app_no
     )
     assert used == 0  # never accepted by Aliyun: not billed
+    [(fee,)] = await run_sql(
+        settings, "SELECT fee FROM sms_send_log WHERE request_id = :r", r=request_id
+    )
+    assert fee == 0  # the record agrees with the quota

@@ -94,3 +94,11 @@ async def test_worker_failures_are_flagged(stack: Stack, client_for: Any) -> Non
             assert time.monotonic() < deadline, found
             await asyncio.sleep(0.05)
     assert found == (5, True)
+    # Nothing was sent: the quota is given back and the record says it was not billed.
+    [(fee, used)] = await run_sql(
+        world.settings,
+        "SELECT l.fee, a.use_number FROM sms_send_log l JOIN sms_app_config a"
+        " ON a.app_no = l.app_no WHERE l.request_id = :r",
+        r=queued.json()["requestId"],
+    )
+    assert (fee, used) == (0, 0)

@@ -125,6 +125,7 @@ class Reconciler:
                     NOT_ACCEPTED,
                     "Aliyun has no record of this message; a verification code is not sent "
                     "again (it has expired by now)",
+                    not_billed=True,
                 ):
                     await apps_repo.refund_quota(conn, record.app_no, record.fee)
                     counts.not_sent += 1

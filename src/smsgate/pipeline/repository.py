@@ -188,6 +188,7 @@ async def fail(
         .where(_held(ids, token))
         .values(
             status=int(SendStatus.FAILED),
+            fee=0,  # its quota is given back: nothing was billed
             code=code[:64],
             message=message[:512],
             updated_at=utcnow(),
@@ -342,8 +343,11 @@ async def settle_unknown(
     code: str,
     message: str,
     provider_message_id: str | None = None,
+    *,
+    not_billed: bool = False,
 ) -> bool:
-    """Settle one UNKNOWN record; False when something else (a delivery report) did first."""
+    """Settle one UNKNOWN record; False when something else (a delivery report) did first.
+    `not_billed`: its quota is given back, so its fee becomes 0."""
     now = utcnow()
     values: dict[str, Any] = {
         "status": int(status),
@@ -355,6 +359,8 @@ async def settle_unknown(
     }
     if provider_message_id:
         values["provider_message_id"] = provider_message_id[:128]
+    if not_billed:
+        values["fee"] = 0
     if status is SendStatus.DELIVERED:
         values["delivered_at"] = now
     if status in (SendStatus.DELIVERED, SendStatus.UNDELIVERED):
