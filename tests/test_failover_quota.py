@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -95,7 +96,7 @@ async def test_a_retried_message_gives_back_what_its_fallback_added(
     settings = stack.settings(
         run_worker=True,
         worker_poll_seconds=0.05,
-        worker_retry_base_seconds=0.02,
+        worker_retry_base_seconds=2.0,  # the first retry waits 1-3 s: time to look at it
         worker_max_attempts=2,
     )
     world = await make_world(settings, quota=10, channel_ext=REJECT)
@@ -107,6 +108,14 @@ async def test_a_retried_message_gives_back_what_its_fallback_added(
         queued = await client.post("/api/v1/messages", json=send_body(world), headers=world.auth)
         assert queued.status_code == 202, queued.text
         request_id = queued.json()["requestId"]
+        deadline = asyncio.get_running_loop().time() + 15
+        while len(await attempts_of(world, request_id)) < 2:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.05)
+        # Waiting for its retry: it holds its one segment again, and its record says so.
+        status, *_, fee = await record_of(world, request_id)
+        assert (SendStatus(status), fee) == (SendStatus.QUEUED, 1)
+        assert await use_number(world) == 1
         await wait_until_sent(world, request_id)
     assert SendStatus((await record_of(world, request_id))[0]) is SendStatus.FAILED
     # Two rounds (primary refused, fallback failed retryably), nothing kept.
@@ -168,3 +177,24 @@ async def test_a_fallbacks_extra_quota_comes_from_the_app_that_queued_the_messag
     assert (SendStatus(status), fee) == (SendStatus.SUBMITTED, 2)
     assert await use_number(world) == 2
     assert await use_number(other) == 0
+
+
+async def test_the_extra_a_fallback_holds_is_on_its_record_before_the_outcome_is(
+    stack: Stack, client_for: Any, monkeypatch: Any
+) -> None:
+    from smsgate.records import repository as records_repo
+
+    async def database_lost(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError("database lost")
+
+    world = await make_world(stack.settings(), quota=10, channel_ext=REJECT)
+    _, backup_template = await add_channel(world.settings, template_content=LONG)
+    await set_fallbacks(world, [backup_template])
+    monkeypatch.setattr(records_repo, "finish_records", database_lost)
+    async with client_for(world.settings) as client:
+        sent = await client.post(URL, json=send_body(world), headers=world.auth)
+    assert sent.status_code == 200, sent.text  # the provider took it: the caller learns so
+    status, *_, fee = await record_of(world, sent.json()["requestId"])
+    # The outcome could not be written; what the record holds matches the quota taken.
+    assert (SendStatus(status), fee) == (SendStatus.SENDING, 2)
+    assert await use_number(world) == 2

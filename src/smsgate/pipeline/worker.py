@@ -234,6 +234,13 @@ class QueueWorker:
             await apps_repo.refund_quota(conn, first.app_no, refund)
             await attempts_repo.insert_attempts(conn, chain.attempts)
             if retry:
+                # Back to what they held when claimed (a fallback's extra was given back).
+                back_to: dict[int, list[str]] = {}
+                for o in retry:
+                    if chain.reserved[o.phone] != by_phone[o.phone].fee:
+                        back_to.setdefault(by_phone[o.phone].fee, []).append(o.phone)
+                for held_fee, retried in back_to.items():
+                    await records_repo.hold_fee(conn, first.request_id, retried, held_fee)
                 attempt = max(by_phone[o.phone].attempts for o in retry)
                 due = utcnow() + timedelta(
                     seconds=retry_delay(attempt, self._settings.worker_retry_base_seconds)

@@ -37,6 +37,20 @@ async def insert_records(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) 
     # Rows born final (phones refused by the gateway) carry `webhook_pending` already.
 
 
+async def hold_fee(conn: AsyncConnection, request_id: str, phones: Sequence[str], fee: int) -> None:
+    """The quota these SENDING records hold now (a longer fallback reserved more): what a
+    refund gives back if their outcome is never written (crash, database lost)."""
+    await conn.execute(
+        update(_log)
+        .where(
+            _log.c.request_id == request_id,
+            _log.c.phone_number.in_(list(phones)),
+            _log.c.status == int(SendStatus.SENDING),
+        )
+        .values(fee=fee, updated_at=utcnow())
+    )
+
+
 _OUTCOME_COLUMNS = ("status", "code", "message", "fee", "provider_message_id", "provider_response")
 
 

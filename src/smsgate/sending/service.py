@@ -683,7 +683,7 @@ class SendingService:
             # the chain may still take them. Reserved before asking the breaker, so a
             # half-open channel's one probe is not spent on a call that is never made.
             short = await self._reserve_step_fee(
-                app_no or route.app_no, route, pending, reserved, plan.fee
+                app_no or route.app_no, request_id, route, pending, reserved, plan.fee
             )
             for phone in short:
                 refused_by = last.get(phone)
@@ -768,13 +768,21 @@ class SendingService:
         return ChainResult(outcomes, bodies, body_of, attempts, rerouted, reserved, charged)
 
     async def _reserve_step_fee(
-        self, app_no: str, route: Route, phones: list[str], reserved: dict[str, int], fee: int
+        self,
+        app_no: str,
+        request_id: str,
+        route: Route,
+        phones: list[str],
+        reserved: dict[str, int],
+        fee: int,
     ) -> list[str]:
         """Reserve what a fallback needs beyond what `phones` hold (`reserved`, updated).
 
         All or nothing for the batch; returns the phones that cannot go (none when nothing
-        more was needed). A database failure counts as no quota: the outcome of the calls
-        already made must still be recorded, so nothing is raised here.
+        more was needed). The records' fee says what they hold from then on, in the same
+        transaction, so it is right even if their outcome is never written. A database
+        failure counts as no quota: the outcome of the calls already made must still be
+        recorded, so nothing is raised here.
         """
         short = [phone for phone in phones if reserved[phone] < fee]
         if not short:
@@ -783,6 +791,8 @@ class SendingService:
         try:
             async with self._engine.begin() as conn:
                 taken = await apps_repo.reserve_quota(conn, app_no, extra)
+                if taken:
+                    await records_repo.hold_fee(conn, request_id, short, fee)
         except Exception:
             log.exception("could not reserve quota for fallback %s", route.template_no)
             taken = False
