@@ -198,3 +198,43 @@ async def test_the_extra_a_fallback_holds_is_on_its_record_before_the_outcome_is
     # The outcome could not be written; what the record holds matches the quota taken.
     assert (SendStatus(status), fee) == (SendStatus.SENDING, 2)
     assert await use_number(world) == 2
+
+
+async def test_a_link_skipped_for_quota_does_not_spend_its_breakers_probe(
+    stack: Stack, client_for: Any
+) -> None:
+    settings = stack.settings(
+        breaker_failure_threshold=1, breaker_cooldown_seconds=1.5, config_cache_ttl_seconds=0
+    )
+    world = await make_world(settings, quota=10, channel_ext=REJECT)
+    backup, backup_template = await add_channel(
+        settings, template_content=LONG, channel_ext={"error_kind": "retryable"}
+    )
+    await set_fallbacks(world, [backup_template])
+
+    async def quota(available: int) -> None:
+        await run_sql(
+            settings,
+            "UPDATE sms_app_config SET available_number = :n WHERE app_no = :a",
+            n=available,
+            a=world.app_no,
+        )
+
+    async with client_for(settings) as client:
+        opened = await client.post(URL, json=send_body(world), headers=world.auth)
+        assert opened.json()["results"][0]["code"] != "CIRCUIT_OPEN"  # the backup failed
+        await asyncio.sleep(1.7)  # cool-down over: the next call to the backup is a probe
+        await quota(1)  # the primary's segment only
+        short = await client.post(URL, json=send_body(world), headers=world.auth)
+        assert short.json()["results"][0]["code"] == "QUOTA_EXHAUSTED"
+        await quota(10)
+        await run_sql(
+            settings,
+            "UPDATE sms_service_provider_config SET ext_json = '{}' WHERE provider_no = :p",
+            p=backup,
+        )
+        probe = await client.post(URL, json=send_body(world), headers=world.auth)
+    # The probe was still there for this request: it went through and closed the breaker.
+    assert probe.status_code == 200, probe.text
+    [result] = probe.json()["results"]
+    assert (result["status"], result["fee"]) == ("SUBMITTED", 2)
