@@ -111,8 +111,18 @@ async def claim_due(
     return [ClaimedRecord(*tuple(row)) for row in rows]
 
 
-def _held(ids: Sequence[int], token: str) -> Any:
-    return and_(_log.c.id.in_(list(ids)), _log.c.claimed_by == token, _log.c.status == SENDING)
+async def _held(conn: AsyncConnection, ids: Sequence[int], token: str) -> list[int]:
+    """Which of `ids` the claim `token` still holds (SENDING, its token), locked.
+
+    Read by primary key only and decided here: a WHERE on the status would let MariaDB
+    walk the status index instead, and the next-key locks it takes there (up to the end of
+    the index) deadlock with other workers moving their records to a new status."""
+    rows = await conn.execute(
+        select(_log.c.id, _log.c.claimed_by, _log.c.status)
+        .where(_log.c.id.in_(list(ids)))
+        .with_for_update()
+    )
+    return [row.id for row in rows if row.claimed_by == token and row.status == SENDING]
 
 
 async def mark_dispatched(conn: AsyncConnection, ids: Sequence[int], token: str) -> list[int]:
@@ -122,13 +132,15 @@ async def mark_dispatched(conn: AsyncConnection, ids: Sequence[int], token: str)
     been given back to the queue by the reaper and claimed by another worker, and must not
     be sent by this one too. Returns the ids that may be sent. The lease starts again here,
     so the reaper measures the provider call, not the wait before it."""
-    now = utcnow()
-    await conn.execute(
-        update(_log)
-        .where(_held(ids, token), _log.c.dispatched_at.is_(None))
-        .values(dispatched_at=now, claimed_at=now, updated_at=now)
-    )
-    return [row[0] for row in await conn.execute(select(_log.c.id).where(_held(ids, token)))]
+    held = await _held(conn, ids, token)
+    if held:
+        now = utcnow()
+        await conn.execute(
+            update(_log)
+            .where(_log.c.id.in_(held))
+            .values(dispatched_at=now, claimed_at=now, updated_at=now)
+        )
+    return held
 
 
 async def hold_claimed(conn: AsyncConnection, ids: Sequence[int], token: str) -> set[int]:
@@ -137,19 +149,27 @@ async def hold_claimed(conn: AsyncConnection, ids: Sequence[int], token: str) ->
 
     A record the reaper marked UNKNOWN (WORKER_LOST) while this worker's provider call was
     still running is taken back first: its answer is known now. Anything else that moved
-    it on (reconciliation, a report) cleared the token, so it stays as it is."""
-    await conn.execute(
-        update(_log)
-        .where(
-            _log.c.id.in_(list(ids)),
-            _log.c.claimed_by == token,
-            _log.c.status == int(SendStatus.UNKNOWN),
-            _log.c.code == WORKER_LOST,
-        )
-        .values(status=SENDING, updated_at=utcnow())
+    it on (reconciliation, a report) cleared the token, so it stays as it is. (Primary-key
+    access only, as in `_held`.)"""
+    rows = await conn.execute(
+        select(_log.c.id, _log.c.claimed_by, _log.c.status, _log.c.code)
+        .where(_log.c.id.in_(list(ids)))
+        .with_for_update()
     )
-    rows = await conn.execute(select(_log.c.id).where(_held(ids, token)).with_for_update())
-    return {row[0] for row in rows}
+    held: set[int] = set()
+    lost: list[int] = []
+    for row in rows:
+        if row.claimed_by != token:
+            continue
+        if row.status == SENDING:
+            held.add(row.id)
+        elif row.status == int(SendStatus.UNKNOWN) and row.code == WORKER_LOST:
+            lost.append(row.id)
+    if lost:
+        await conn.execute(
+            update(_log).where(_log.c.id.in_(lost)).values(status=SENDING, updated_at=utcnow())
+        )
+    return held | set(lost)
 
 
 async def requeue(
@@ -175,7 +195,9 @@ async def requeue(
     }
     if undo_attempt:
         values["attempts"] = _log.c.attempts - 1
-    await conn.execute(update(_log).where(_held(ids, token)).values(**values))
+    held = await _held(conn, ids, token)
+    if held:
+        await conn.execute(update(_log).where(_log.c.id.in_(held)).values(**values))
 
 
 async def fail(
@@ -183,9 +205,12 @@ async def fail(
 ) -> None:
     """FAILED without a provider call (the business was disabled meanwhile, ...); only what
     the claim `token` still holds."""
+    held = await _held(conn, ids, token)
+    if not held:
+        return
     await conn.execute(
         update(_log)
-        .where(_held(ids, token))
+        .where(_log.c.id.in_(held))
         .values(
             status=int(SendStatus.FAILED),
             fee=0,  # its quota is given back: nothing was billed
