@@ -86,3 +86,40 @@ async def test_an_answer_arriving_after_the_reaper_gave_up_is_still_recorded(
     finally:
         await engine.dispose()
     assert (await record(world))[0] == int(SendStatus.DELIVERED)
+
+
+async def test_send_api_records_left_sending_become_unknown(own_stack: Stack) -> None:
+    from datetime import UTC, datetime
+
+    world = await make_world(own_stack.settings())
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for phone, age in (("+8613800138001", timedelta(minutes=20)), ("+8613800138002", None)):
+        at = now - age if age else now
+        await run_sql(
+            world.settings,
+            "INSERT INTO sms_send_log (request_id, app_no, business_no, template_no, provider_no,"
+            " status, fee, phone_number, message, code, content, created_at, updated_at)"
+            " VALUES ('r-sync', :a, :b, 'T', 'p', 1, 1, :ph, '', '', 'x', :t, :t)",
+            a=world.app_no,
+            b=world.business_no,
+            ph=phone,
+            t=at,
+        )
+    engine = create_engine(world.settings)
+    try:
+        async with engine.begin() as conn:
+            assert await queue.reap_lost_claims(conn, timedelta(seconds=60)) == (0, 1)
+    finally:
+        await engine.dispose()
+    rows = {
+        phone: (status, code)
+        for phone, status, code in await run_sql(
+            world.settings,
+            "SELECT phone_number, status, code FROM sms_send_log WHERE request_id = 'r-sync'",
+        )
+    }
+    # The process that was sending the old one is gone: it may have been sent.
+    assert rows == {
+        "+8613800138001": (int(SendStatus.UNKNOWN), "SEND_LOST"),
+        "+8613800138002": (int(SendStatus.SENDING), ""),  # still being sent
+    }

@@ -227,7 +227,8 @@ async def reap_lost_claims(conn: AsyncConnection, lease: timedelta) -> tuple[int
 
     Not yet dispatched: nothing reached the provider, so they go back to the queue.
     Dispatched: the provider may have sent them, so they become UNKNOWN (never resent
-    blindly; a delivery report or reconciliation settles them). Returns (requeued, unknown).
+    blindly; a delivery report or reconciliation settles them). Send API records left
+    SENDING for SEND_LOST_AFTER become UNKNOWN too. Returns (requeued, unknown).
     """
     cutoff = utcnow() - lease
     stale = and_(
@@ -239,7 +240,7 @@ async def reap_lost_claims(conn: AsyncConnection, lease: timedelta) -> tuple[int
     # SENDING rows would take gap locks that deadlock with other workers' claims.
     ids = [row[0] for row in await conn.execute(select(_log.c.id).where(stale).limit(5000))]
     if not ids:
-        return 0, 0
+        return 0, await _reap_lost_sends(conn)
     stale = and_(stale, _log.c.id.in_(ids))
     requeued = await conn.execute(
         update(_log)
@@ -262,7 +263,57 @@ async def reap_lost_claims(conn: AsyncConnection, lease: timedelta) -> tuple[int
             updated_at=utcnow(),
         )
     )
-    return int(requeued.rowcount), int(unknown.rowcount)
+    return int(requeued.rowcount), int(unknown.rowcount) + await _reap_lost_sends(conn)
+
+
+# A send API request's records are SENDING only while its provider calls run, each bounded by
+# its channel's timeouts; older than this, the process sending them is gone (or could not
+# write the provider's answer).
+SEND_LOST_AFTER = timedelta(minutes=10)
+SEND_LOST = "SEND_LOST"
+
+
+async def _reap_lost_sends(conn: AsyncConnection) -> int:
+    """Send API records left SENDING (no claim): UNKNOWN, as the provider may have them."""
+    cutoff = utcnow() - SEND_LOST_AFTER
+    candidates = [
+        row[0]
+        for row in await conn.execute(
+            select(_log.c.id)
+            .where(
+                _log.c.status == SENDING,
+                _log.c.claimed_by.is_(None),
+                _log.c.updated_at < cutoff,
+            )
+            .limit(5000)
+        )
+    ]
+    if not candidates:
+        return 0
+    # Decided again on the locked rows, found by primary key only (see `_held`).
+    rows = await conn.execute(
+        select(_log.c.id, _log.c.status, _log.c.claimed_by, _log.c.updated_at)
+        .where(_log.c.id.in_(candidates))
+        .with_for_update()
+    )
+    lost = [
+        row.id
+        for row in rows
+        if row.status == SENDING and row.claimed_by is None and row.updated_at < cutoff
+    ]
+    if lost:
+        await conn.execute(
+            update(_log)
+            .where(_log.c.id.in_(lost))
+            .values(
+                status=int(SendStatus.UNKNOWN),
+                code=SEND_LOST,
+                message="the gateway process sending this message stopped, or could not "
+                "record the provider's answer; it may have been sent",
+                updated_at=utcnow(),
+            )
+        )
+    return len(lost)
 
 
 async def request_records(
