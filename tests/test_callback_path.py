@@ -50,3 +50,12 @@ async def test_console_channel_page_shows_the_report_url_to_admins(
         page = await client.get(f"/admin/channels/{row_id}")
     assert page.status_code == 200, page.text
     assert f"http://gw/callbacks/{world.provider_no}/{token}" in page.text
+    viewer = f"cb-cviewer-{secrets.token_hex(3)}"
+    await add_user(world.settings, viewer, "viewer")
+    async with client_for(world.settings) as client:
+        await logged_in(client, viewer)
+        edit = await client.get(f"/admin/channels/{row_id}")
+        listed = await client.get(f"/admin/channels?q={world.provider_no}")
+    assert edit.status_code == 403 and token not in edit.text  # viewers cannot open it
+    assert listed.status_code == 200, listed.text
+    assert world.provider_no in listed.text and token not in listed.text

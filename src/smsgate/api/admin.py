@@ -101,14 +101,6 @@ async def whoami(principal: PrincipalDep) -> dict[str, str]:
     return {"username": principal.username, "role": principal.role}
 
 
-def for_principal(principal: Principal, view: Any) -> Any:
-    """A viewer does not see a channel's callback path: its token authenticates delivery
-    reports, so anyone holding it could mark messages delivered."""
-    if isinstance(view, schemas.ChannelView) and not principal.is_admin:
-        return view.model_copy(update={"callback_token": None})
-    return view
-
-
 def _with_annotation(func: Callable[..., Any], name: str, annotation: Any) -> Callable[..., Any]:
     """Give a generic endpoint its resource's body type, so validation and OpenAPI see it."""
     func.__annotations__[name] = annotation
@@ -133,7 +125,7 @@ def _register(resource: Resource) -> None:
         found = await service.list_rows(
             resource, filters=chosen, q=q, page=page, page_size=page_size
         )
-        found.items = [for_principal(principal, item) for item in found.items]
+        found.items = [resource.view_for(item, principal.is_admin) for item in found.items]
         return found
 
     # Declare each filter as a typed query parameter (documented in OpenAPI, validated).
@@ -162,7 +154,7 @@ def _register(resource: Resource) -> None:
     )
 
     async def get_row(row_id: int, service: ConfigDep, principal: PrincipalDep) -> Any:
-        return for_principal(principal, await service.get(resource, row_id))
+        return resource.view_for(await service.get(resource, row_id), principal.is_admin)
 
     router.add_api_route(
         f"{base}/{{row_id}}",

@@ -807,6 +807,8 @@ async def _edit_page(request: Request, page: Page, row_id: int, check: Any = Non
         view = await config_service(request).get(page.resource, row_id)
     except GatewayError as exc:
         raise ConsoleDenied(exc.msg, exc.status) from exc
+    principal: Principal | None = getattr(request.state, "principal", None)
+    view = page.resource.view_for(view, principal is not None and principal.is_admin)
     return await _form_page(request, page, row_id, view.model_dump(), check=check)
 
 

@@ -44,9 +44,18 @@ class Resource:
     check: Check
     dependents: Dependents
     secret_fields: frozenset[str] = frozenset()
+    # View fields only admins see (viewers get None): credentials that are not secret at
+    # rest, such as a channel's delivery-report token.
+    admin_only_fields: frozenset[str] = frozenset()
 
     def key_of(self, row: Any) -> str:
         return "/".join(str(getattr(row, part)) for part in self.key)
+
+    def view_for(self, view: Any, is_admin: bool) -> Any:
+        """`view` as the given role may see it."""
+        if is_admin or not self.admin_only_fields:
+            return view
+        return view.model_copy(update=dict.fromkeys(self.admin_only_fields))
 
 
 async def _count(session: AsyncSession, model: type[Base], **where: Any) -> int:
@@ -180,6 +189,9 @@ CHANNELS = Resource(
     check=_check_channel,
     dependents=_channel_dependents,
     secret_fields=frozenset({"access_key_secret"}),
+    # The path's token authenticates delivery reports: anyone holding it could mark
+    # messages delivered.
+    admin_only_fields=frozenset({"callback_token"}),
 )
 SIGNS = Resource(
     "signs",
