@@ -190,3 +190,18 @@ def test_cli_app_create_and_admin_user(tmp_path: Any) -> None:
     )
     assert short.returncode == 2
     assert "at least 8" in short.stderr
+
+
+def test_serve_refuses_to_start_without_a_secret_key(tmp_path: Any) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSGATE_")}
+    env["SMSGATE_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'smsgate.db'}"
+    result = subprocess.run(
+        [SMSGATE, "serve", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "SMSGATE_SECRET_KEY is not set" in result.stderr
+    assert "secrets.token_urlsafe(32)" in result.stderr  # how to make one

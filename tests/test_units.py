@@ -203,3 +203,16 @@ async def test_in_transaction_retries_lock_conflicts_only(tmp_path: Any) -> None
         assert broken_calls == 1
     finally:
         await engine.dispose()
+
+
+def test_retry_delay_grows_exponentially_with_jitter_and_a_cap() -> None:
+    from smsgate.pipeline.worker import retry_delay
+
+    for attempt in (1, 2, 3, 5):
+        delays = [retry_delay(attempt, 2.0) for _ in range(200)]
+        ceiling = 2.0 * 2 ** (attempt - 1)
+        assert all(1.0 <= d <= 1.0 + ceiling for d in delays), (attempt, min(delays), max(delays))
+        assert len(set(delays)) > 100  # jitter: retries of many messages do not align
+    # Each later attempt may wait longer: the upper end grows.
+    assert max(retry_delay(5, 2.0) for _ in range(200)) > 2.0 * 2**3
+    assert max(retry_delay(60, 2.0) for _ in range(200)) <= 1.0 + 600  # capped at 10 min

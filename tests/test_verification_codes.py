@@ -296,3 +296,23 @@ async def test_store_expires_and_counts(store: CodeStore) -> None:
     assert await store.consume("B:1", "h2")
     assert not await store.consume("B:1", "h2")
     assert (await store.begin_attempt("B:1", 2)).status is AttemptStatus.NO_CODE
+
+
+async def test_a_code_past_its_ttl_is_expired_at_the_endpoint(
+    stack: Stack, client_for: Any, provider: FakeProvider, monkeypatch: Any
+) -> None:
+    from smsgate.verification import service
+
+    # Businesses may not set less than 30 s; this test should not wait that long.
+    monkeypatch.setattr(service, "TTL_RANGE", (1, service.TTL_RANGE[1]))
+    world = await code_world(stack, provider, code_ttl_seconds=1)
+    async with client_for(world.settings) as client:
+        issued = await client.post(ISSUE, json=issue_body(world), headers=world.auth)
+        assert issued.status_code == 200, issued.text
+        [code] = provider.params_for(PHONE)
+        await asyncio.sleep(1.5)
+        late = await client.post(VERIFY, json=verify_body(world, code), headers=world.auth)
+        again = await client.post(VERIFY, json=verify_body(world, code), headers=world.auth)
+    assert late.status_code == 200, late.text
+    assert late.json()["data"]["result"] == "expired"
+    assert again.json()["data"]["result"] != "valid"
