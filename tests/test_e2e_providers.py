@@ -213,3 +213,23 @@ async def test_provider_timeout_is_a_504_and_unknown(
     [row] = await records(world, response.json()["requestId"])
     assert row.status == SendStatus.UNKNOWN  # it may have been sent: never marked FAILED
     assert row.code == "TIMEOUT"
+
+
+async def test_twilio_opt_out_blocks_the_phone_for_the_app(stack: Stack, client_for: Any) -> None:
+    opted_out = "+8613800009006"  # the Twilio simulator answers 21610 for it
+    async with running(twilio_sim.create_app) as simulator:
+        world = await provider_world(stack, PROVIDERS["twilio"], simulator.url)
+        body = {"businessNo": world.business_no, "phones": [opted_out], "params": ["4321"]}
+        async with client_for(world.settings) as client:
+            first = await client.post(URL, json=body, headers=world.auth)
+            again = await client.post(URL, json=body, headers=world.auth)
+        sends = [r for r in simulator.requests if r["path"].endswith("/Messages.json")]
+    assert first.json()["results"][0]["code"] == "21610"
+    assert again.json()["results"][0]["code"] == "BLOCKED"
+    assert len(sends) == 1  # the second send never reached Twilio
+    [(created_by,)] = await run_sql(
+        world.settings,
+        "SELECT created_by FROM sms_blocklist WHERE app_no = :a",
+        a=world.app_no,
+    )
+    assert created_by == f"provider:{world.provider_no}"

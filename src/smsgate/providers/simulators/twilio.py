@@ -31,6 +31,10 @@ _OUTCOME_ANSWERS = {
 }
 
 
+# A recipient who replied STOP: Twilio refuses every later message to them with 21610.
+OPTED_OUT_SUFFIX = "9006"
+
+
 def _error(request: web.Request, status: int, code: int, message: str) -> web.Response:
     record(request)["answer_code"] = str(code)
     return json_answer(
@@ -72,6 +76,8 @@ async def _messages(request: web.Request) -> web.Response:
         return _error(request, 400, 21603, "A 'From' phone number is required.")
     if not form.get("Body"):
         return _error(request, 400, 21602, "Message body is required.")
+    if form["To"].endswith(OPTED_OUT_SUFFIX):
+        return _error(request, 400, 21610, "Attempt to send to unsubscribed recipient")
     outcome = state.next_outcome() or phone_outcome(form["To"])
     if outcome == "timeout":
         await hang(state)
