@@ -7,6 +7,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,47 @@ async def test_json_logs_and_metrics_across_worker_processes(
     call = next(line for line in mine if line["msg"] == "provider call")
     assert call["channel"] == secret_channel and call["outcome"] == "accepted"
     assert all(re.match(r"\d{4}-\d\d-\d\dT", line["ts"]) for line in lines)
+
+
+def test_human_format_in_a_terminal_json_otherwise(monkeypatch: Any) -> None:
+    import logging
+
+    from smsgate.observability import logs
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+        logs.configure("info", "auto")
+        [terminal] = root.handlers
+        monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+        logs.configure("info", "auto")
+        [piped] = root.handlers
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    record = logging.LogRecord(
+        "smsgate.api", logging.INFO, __file__, 1, f"sent to {PHONE}", (), None
+    )
+    record.requestId = "r-1"
+    human = terminal.format(record)
+    assert not human.startswith("{") and "smsgate.api: sent to +86182****3068" in human
+    assert "requestId=r-1" in human and PHONE not in human
+    assert json.loads(piped.format(record))["requestId"] == "r-1"
+
+
+async def test_queue_depth_and_lag_are_measured(own_stack: Stack, client_for: Any) -> None:
+    world = await make_world(own_stack.settings())  # no worker: the queue only fills
+    async with client_for(world.settings) as client:
+        for n in range(3):
+            queued = await client.post(
+                "/api/v1/messages",
+                json={"businessNo": world.business_no, "phones": [f"+86138001380{n:02d}"],
+                      "params": ["1"]},
+                headers=world.auth,
+            )  # fmt: skip
+            assert queued.status_code == 202, queued.text
+        await asyncio.sleep(1.2)
+        text = (await client.get("/metrics")).text
+    assert sample(text, "smsgate_queue_depth") == 3
+    assert sample(text, "smsgate_queue_lag_seconds") >= 1
