@@ -233,3 +233,26 @@ async def test_twilio_opt_out_blocks_the_phone_for_the_app(stack: Stack, client_
         a=world.app_no,
     )
     assert created_by == f"provider:{world.provider_no}"
+
+
+async def test_a_long_phone_list_goes_in_provider_sized_batches(
+    stack: Stack, client_for: Any
+) -> None:
+    phones = [f"+86138{n:08d}" for n in range(250)]  # Tencent takes 200 per SendSms
+    async with running(tencent_sim.create_app) as simulator:
+        world = await provider_world(stack, PROVIDERS["tencent"], simulator.url)
+        async with client_for(world.settings) as client:
+            sent = await client.post(
+                URL,
+                json={"businessNo": world.business_no, "phones": phones, "params": ["4321"]},
+                headers=world.auth,
+            )
+        batches = sorted(
+            len(r["params"]["PhoneNumberSet"]) for r in simulator.requests if r.get("params")
+        )
+    assert sent.status_code == 200, sent.text
+    assert batches == [50, 200]
+    rows = await records(world, sent.json()["requestId"])
+    assert len(rows) == 250
+    assert all(SendStatus(r.status) is SendStatus.SUBMITTED and r.provider_message_id for r in rows)
+    assert len({r.provider_message_id for r in rows}) == 250
