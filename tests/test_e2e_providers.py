@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,8 +14,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from aiohttp import web
 
-from conftest import Stack, World, make_world, run_sql
+from conftest import Stack, World, free_port, make_world, run_sql
 from providers.conftest import AK, SECRET, running
+from servers import SMSGATE, assert_listens
 from smsgate.db.models import SendStatus
 from smsgate.providers.simulators import aliyun as aliyun_sim
 from smsgate.providers.simulators import huawei as huawei_sim
@@ -256,3 +260,57 @@ async def test_a_long_phone_list_goes_in_provider_sized_batches(
     assert len(rows) == 250
     assert all(SendStatus(r.status) is SendStatus.SUBMITTED and r.provider_message_id for r in rows)
     assert len({r.provider_message_id for r in rows}) == 250
+
+
+async def test_the_simulate_command_serves_a_signing_simulator(
+    stack: Stack, client_for: Any
+) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [SMSGATE, "simulate", "tencent", "--port", str(port), "--latency-ms", "200",
+         "--access-key-id", AK, "--access-key-secret", SECRET],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not _port_open(port):
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        assert_listens(process.pid, port)
+        url = f"http://127.0.0.1:{port}"
+        good = await provider_world(stack, PROVIDERS["tencent"], url)
+        bad = await make_world(
+            stack.settings(),
+            template_content=PROVIDERS["tencent"].template,
+            channel_no="Tencent",
+            access_key_id=AK,
+            access_key_secret="not the secret",
+            sdk_app_id=PROVIDERS["tencent"].sdk_app_id,
+            region=PROVIDERS["tencent"].region,
+            endpoint=url,
+        )
+        async with client_for(good.settings) as client:
+            started = time.monotonic()
+            sent = await client.post(
+                URL,
+                json={"businessNo": good.business_no, "phones": [PHONE], "params": ["4321"]},
+                headers=good.auth,
+            )
+            took = time.monotonic() - started
+            refused = await client.post(
+                URL,
+                json={"businessNo": bad.business_no, "phones": [PHONE], "params": ["4321"]},
+                headers=bad.auth,
+            )
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    assert sent.status_code == 200, sent.text
+    assert took >= 0.2  # --latency-ms
+    assert "AuthFailure.SignatureFailure" in refused.json()["results"][0]["code"]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
