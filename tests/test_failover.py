@@ -462,3 +462,40 @@ async def test_breaker_is_shared_by_processes_through_redis(
             here = await client.post(URL, json=send_body(world), headers=world.auth)
     assert here.status_code == 502
     assert here.json()["results"][0]["code"] == "CIRCUIT_OPEN"
+
+
+async def test_a_connection_reset_after_the_request_is_unknown_and_never_failed_over(
+    stack: Stack, client_for: Any
+) -> None:
+    from aiohttp import web
+
+    received: list[bytes] = []
+
+    async def reset(request: web.Request) -> web.StreamResponse:
+        received.append(await request.read())  # the provider has the request...
+        assert request.transport is not None
+        request.transport.close()  # ...and the connection drops before any answer
+        return web.Response()
+
+    app = web.Application()
+    app.router.add_post("/send", reset)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        world = await make_world(stack.settings(), endpoint=f"http://127.0.0.1:{port}/send")
+        _, backup_template = await add_channel(world.settings)
+        await set_fallbacks(world, [backup_template])
+        async with client_for(world.settings) as client:
+            sent = await client.post(URL, json=send_body(world), headers=world.auth)
+    finally:
+        await runner.cleanup()
+    assert len(received) == 1
+    [result] = sent.json()["results"]
+    assert (result["status"], result["code"]) == ("UNKNOWN", "CONNECTION_LOST")
+    status, provider_no, *_ = await record_of(world, sent.json()["requestId"])
+    assert (SendStatus(status), provider_no) == (SendStatus.UNKNOWN, world.provider_no)
+    # The backup was never called: it may have been sent already.
+    assert [a[1] for a in await attempts_of(world, sent.json()["requestId"])] == [world.provider_no]
