@@ -123,3 +123,48 @@ async def test_sigterm_during_a_burst_loses_nothing(own_database: Stack, tmp_pat
     )
     assert queue_rows[0][0] == 400
     assert statuses.get(0, 0) > 0, "the worker finished before the SIGTERM: nothing proven"
+
+
+async def test_sigterm_to_a_standalone_worker_finishes_or_releases_its_claims(
+    own_database: Stack, client_for: Any, tmp_path: Path
+) -> None:
+    world = await make_world(own_database.settings(), quota=5000, channel_ext={"latency_ms": 300})
+    async with client_for(world.settings) as client:  # no worker here: the queue only fills
+        queued = await client.post(
+            "/api/v1/messages",
+            json={"businessNo": world.business_no, "params": ["1"],
+                  "phones": [f"+86138{n:08d}" for n in range(300)]},
+            headers=world.auth,
+        )  # fmt: skip
+        assert queued.status_code == 202, queued.text
+    env = own_database.env(
+        SMSGATE_REDIS_KEY_PREFIX=world.settings.redis_key_prefix,
+        SMSGATE_WORKER_POLL_SECONDS="0.05",
+        SMSGATE_WORKER_BATCH_SIZE="100",
+    )
+    with (tmp_path / "worker.log").open("w") as log:
+        process = subprocess.Popen(
+            [SMSGATE, "worker", "--no-migrate", "--concurrency", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            # SIGTERM while the worker holds a claimed batch with 300 ms calls under way.
+            deadline = time.monotonic() + 30
+            while (await by_status(world)).get(1, 0) == 0:
+                assert process.poll() is None and time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode in (0, -signal.SIGTERM)
+    statuses = await by_status(world)
+    assert statuses.get(1, 0) == 0, statuses  # nothing left SENDING
+    assert set(statuses) <= {0, 2}, statuses  # sent, or back in the queue for the next one
+    assert sum(statuses.values()) == 300
+    assert statuses.get(0, 0) > 0, "the worker finished before the SIGTERM: nothing proven"
+    assert "finishing what is in flight" in (tmp_path / "worker.log").read_text()
