@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from asgi_lifespan import LifespanManager
 
 from conftest import PROVIDER_SECRET, Stack, make_world, run_sql
+from smsgate.app import create_app
 from smsgate.config import Settings
 from smsgate.db.session import create_engine, create_sessionmaker
 from smsgate.users.service import UserService
@@ -568,3 +570,25 @@ async def test_csv_export_streams_100k_rows(stack: Stack) -> None:
     assert lines == 100_001
     assert size > 10_000_000
     assert peak < size / 4, f"export held {peak} bytes for {size} bytes of CSV"
+    # The route streams the same generator: no Content-Length (a whole body would have one),
+    # and every row. (httpx's ASGI transport joins the chunks, so their number is not seen.)
+    username = f"csv-{world.app_no}"
+    await add_user(world.settings, username, "viewer")
+    # Not client_for: its secret-leak hook reads every body whole before the test sees it.
+    async with (
+        LifespanManager(create_app(world.settings)) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://gw"
+        ) as client,
+    ):
+        headers = await login(client, username)
+        async with client.stream(
+            "GET",
+            f"{ADMIN}/send-records/export.csv",
+            headers=headers,
+            params={"appNo": world.app_no},
+        ) as response:
+            assert response.status_code == 200
+            assert "content-length" not in response.headers
+            chunks = [chunk async for chunk in response.aiter_raw()]
+    assert sum(chunk.count(b"\n") for chunk in chunks) == 100_001
